@@ -1,0 +1,151 @@
+"""The book's plotly look: one template, one colour per method, used by every chapter.
+
+Call :func:`use_book_style` once at the top of a notebook. It registers the lean
+``"scaledrop"`` template (small, so stored notebooks stay small) and makes plotly emit its
+JSON mime type, which nbval compares and the book renders offline (see :mod:`scaledrop_lib.book`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+TEMPLATE_NAME = "scaledrop"
+
+#: One colour per method, the same in every chapter (colour-blind safe, Okabe-Ito palette).
+METHOD_COLORS: dict[str, str] = {
+    "deterministic": "#000000",
+    "MC-Scale-Dropout": "#D55E00",
+    "MC-Dropout": "#0072B2",
+    "ensemble": "#009E73",
+    "SpinDrop": "#CC79A7",
+    "Spatial-SpinDrop": "#E69F00",
+    "float": "#56B4E9",
+    "binary": "#F0E442",
+}
+
+#: Colours for anything that is not a named method, in order.
+SEQUENCE_COLORS: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+    "#F0E442",
+)
+
+
+def book_template() -> go.layout.Template:
+    """Return the book's plotly template: white background, light grid, Okabe-Ito colours."""
+    axis = {"showgrid": True, "gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#444"}
+    return go.layout.Template(
+        layout={
+            "font": {"family": "Arial, sans-serif", "size": 13},
+            "colorway": list(SEQUENCE_COLORS),
+            "plot_bgcolor": "white",
+            "paper_bgcolor": "white",
+            "xaxis": axis,
+            "yaxis": axis,
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+            "hovermode": "closest",
+        }
+    )
+
+
+def use_book_style() -> None:
+    """Make the book's template the default and emit plotly's JSON mime bundle.
+
+    The JSON bundle (``application/vnd.plotly.v1+json``) is small and deterministic, so nbval
+    can compare it; the book's mime renderer turns it into an offline figure.
+    """
+    pio.templates[TEMPLATE_NAME] = book_template()
+    pio.templates.default = TEMPLATE_NAME
+    pio.renderers.default = "plotly_mimetype"
+
+
+def method_color(method: str) -> str:
+    """Colour of a named method (see :data:`METHOD_COLORS`); raises ``KeyError`` naming it."""
+    try:
+        return METHOD_COLORS[method]
+    except KeyError:
+        known = ", ".join(sorted(METHOD_COLORS))
+        raise KeyError(f"no colour for method {method!r}; known: {known}") from None
+
+
+def line_figure(
+    x: Sequence[float],
+    series: dict[str, Sequence[float]],
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+) -> go.Figure:
+    """One line per named series; named methods get their book colour.
+
+    Parameters
+    ----------
+    x : sequence of float
+        Shared x values.
+    series : dict of str to sequence of float
+        Legend name -> y values (same length as ``x``).
+    title, x_title, y_title : str
+        Figure and axis titles (give units in the axis titles).
+    """
+    fig = go.Figure()
+    for name, y in series.items():
+        if len(y) != len(x):
+            raise ValueError(f"series {name!r} has {len(y)} values but x has {len(x)}")
+        line = {"color": METHOD_COLORS[name]} if name in METHOD_COLORS else {}
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
+    return fig
+
+
+def image_grid(
+    images: Sequence[Any],
+    titles: Sequence[str],
+    *,
+    columns: int = 5,
+    title: str = "",
+    colorscale: str = "gray_r",
+    panel_size: int = 110,
+) -> go.Figure:
+    """Greyscale images side by side (heatmaps with square pixels, no axes).
+
+    Parameters
+    ----------
+    images : sequence of array-like
+        2-D arrays (H, W), or (1, H, W) tensors/arrays.
+    titles : sequence of str
+        One caption per image.
+    columns : int
+        Images per row.
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    if len(images) != len(titles):
+        raise ValueError(f"got {len(images)} images but {len(titles)} titles")
+    if len(images) == 0:
+        raise ValueError("images must not be empty")
+    arrays = [np.asarray(img, dtype=float).squeeze() for img in images]
+    for i, arr in enumerate(arrays):
+        if arr.ndim != 2:
+            raise ValueError(f"images[{i}] must be 2-D after squeezing, got shape {arr.shape}")
+    rows = -(-len(arrays) // columns)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles))
+    for i, arr in enumerate(arrays):
+        fig.add_trace(
+            go.Heatmap(z=np.round(arr[::-1], 4), colorscale=colorscale, showscale=False),
+            row=i // columns + 1,
+            col=i % columns + 1,
+        )
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(title=title, height=panel_size * rows + 90, width=panel_size * columns + 80)
+    return fig

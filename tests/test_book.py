@@ -1,0 +1,85 @@
+"""The book's offline plotly rendering: the myst-nb plugin and the Sphinx extension."""
+
+import json
+from importlib.metadata import entry_points
+from types import SimpleNamespace
+
+from myst_nb.core.render import MimeData, get_mime_priority, load_mime_renders
+
+from scaledrop_lib.book import (
+    PLOTLY_JS,
+    PLOTLY_MIME,
+    PlotlyMimeRenderer,
+    figure_html,
+    plotly_js_path,
+    setup,
+)
+
+FIGURE = {"data": [{"type": "bar", "y": [1, 2]}], "layout": {"title": {"text": "</script>"}}}
+
+
+def test_plugin_is_registered_where_myst_nb_looks():
+    names = [ep.value for ep in entry_points(group="myst_nb.mime_renderers")]
+    assert "scaledrop_lib.book:PlotlyMimeRenderer" in names
+    assert PlotlyMimeRenderer in load_mime_renders()
+
+
+def test_html_priority_puts_plotly_above_widget_views_and_html():
+    order = get_mime_priority("html", [])
+    assert order.index(PLOTLY_MIME) < order.index("application/vnd.jupyter.widget-view+json")
+    assert order.index(PLOTLY_MIME) < order.index("text/html")
+
+
+def test_handle_mime_renders_a_raw_html_plot():
+    data = MimeData(PLOTLY_MIME, FIGURE, cell_index=3, output_index=0)
+    nodes = PlotlyMimeRenderer.handle_mime(None, data, inline=False)
+    assert len(nodes) == 1
+    html = nodes[0].astext()
+    assert nodes[0]["format"] == "html"
+    assert "Plotly.newPlot(" in html
+    # the figure's "</script>" must not close the script tag early
+    assert html.count("</script>") == 1
+    payload = html.split("var fig=", 1)[1].split(";Plotly.newPlot", 1)[0]
+    assert json.loads(payload.replace("<\\/", "</")) == FIGURE
+
+
+def test_handle_mime_ids_are_stable_and_distinct_per_output():
+    def div_id(cell, out):
+        node = PlotlyMimeRenderer.handle_mime(
+            None, MimeData(PLOTLY_MIME, FIGURE, cell_index=cell, output_index=out), False
+        )[0]
+        return node.astext().split('id="', 1)[1].split('"', 1)[0]
+
+    assert div_id(1, 0) == div_id(1, 0)
+    assert div_id(1, 0) != div_id(2, 0)
+
+
+def test_handle_mime_declines_other_mimes_and_inline_use():
+    assert PlotlyMimeRenderer.handle_mime(None, MimeData("text/plain", "x"), False) is None
+    assert PlotlyMimeRenderer.handle_mime(None, MimeData(PLOTLY_MIME, FIGURE), True) is None
+
+
+def test_figure_html_accepts_json_string_content_via_plugin():
+    data = MimeData(PLOTLY_MIME, json.dumps(FIGURE), cell_index=0, output_index=0)
+    assert "Plotly.newPlot" in PlotlyMimeRenderer.handle_mime(None, data, False)[0].astext()
+    assert 'id="given"' in figure_html(FIGURE, div_id="given")
+
+
+def test_sphinx_extension_ships_plotly_js(tmp_path):
+    calls = {}
+    js_files = []
+
+    app = SimpleNamespace(
+        connect=lambda event, fn: calls.setdefault(event, fn),
+        add_js_file=lambda name, **kw: js_files.append((name, kw)),
+        builder=SimpleNamespace(format="html"),
+        outdir=str(tmp_path),
+    )
+    meta = setup(app)
+    assert meta["parallel_read_safe"]
+    calls["builder-inited"](app)
+    assert js_files == [(PLOTLY_JS, {"priority": 1})]
+    calls["build-finished"](app, None)
+    shipped = tmp_path / "_static" / PLOTLY_JS
+    assert shipped.read_bytes() == plotly_js_path().read_bytes()
+    assert shipped.stat().st_size > 1_000_000  # the real plotly.js, not a stub

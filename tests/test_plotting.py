@@ -1,0 +1,48 @@
+import numpy as np
+import plotly.io as pio
+import pytest
+
+from scaledrop_lib.plotting import (
+    METHOD_COLORS,
+    TEMPLATE_NAME,
+    image_grid,
+    line_figure,
+    method_color,
+    use_book_style,
+)
+
+
+def test_book_style_sets_lean_template_and_json_renderer():
+    use_book_style()
+    assert pio.templates.default == TEMPLATE_NAME
+    assert pio.renderers.default == "plotly_mimetype"
+    # the template travels inside every stored figure: it must stay small
+    assert len(pio.templates[TEMPLATE_NAME].to_plotly_json().__repr__()) < 2000
+
+
+def test_method_colours_are_distinct_and_unknown_names_fail():
+    assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
+    assert method_color("MC-Scale-Dropout") == METHOD_COLORS["MC-Scale-Dropout"]
+    with pytest.raises(KeyError, match="no colour for method 'nope'"):
+        method_color("nope")
+
+
+def test_line_figure_colours_named_methods_and_checks_lengths():
+    fig = line_figure(
+        [1, 2], {"MC-Dropout": [0.1, 0.2], "other": [1, 2]}, title="t", x_title="x", y_title="y"
+    )
+    assert fig.data[0].line.color == METHOD_COLORS["MC-Dropout"]
+    assert fig.data[1].line.color is None
+    with pytest.raises(ValueError, match="series 'a' has 1 values but x has 2"):
+        line_figure([1, 2], {"a": [1]}, title="t", x_title="x", y_title="y")
+
+
+def test_image_grid_flips_rows_so_the_image_is_upright():
+    image = np.arange(6, dtype=float).reshape(2, 3)
+    fig = image_grid([image[None]], ["one"], columns=1)
+    # heatmaps draw row 0 at the bottom; image_grid flips so row 0 is at the top
+    np.testing.assert_array_equal(np.asarray(fig.data[0].z), image[::-1])
+    with pytest.raises(ValueError, match="2 images but 1 titles"):
+        image_grid([image, image], ["a"])
+    with pytest.raises(ValueError, match=r"images\[0\] must be 2-D"):
+        image_grid([np.zeros((2, 2, 2))], ["a"])

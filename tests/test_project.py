@@ -1,0 +1,38 @@
+"""The promises the README makes to a new user, checked against the files that keep them."""
+
+from pathlib import Path
+
+import scaledrop_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
+    first_lines = (ROOT / "README.md").read_text().splitlines()[:6]
+    commands = [line.split("#")[0].strip() for line in first_lines if line.startswith("make ")]
+    assert commands == ["make book", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_version_is_exposed():
+    assert scaledrop_lib.__version__.count(".") == 2
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "no notebooks found"
+    for stem in notebooks:
+        assert f"notebooks/{stem}" in toc
+
+
+def test_lock_file_pins_every_requirement_exactly():
+    lines = [
+        line
+        for line in (ROOT / "requirements-lock.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines
+    assert all("==" in line for line in lines), [x for x in lines if "==" not in x]
+    names = {line.split("==")[0].lower() for line in lines}
+    assert {"torch", "jupyter-book", "nbval", "plotly", "ipywidgets", "numpy"} <= names

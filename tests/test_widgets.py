@@ -1,0 +1,76 @@
+import plotly.graph_objects as go
+import pytest
+
+from scaledrop_lib.book import PLOTLY_MIME
+from scaledrop_lib.widgets import LiveFigure, figure_mimebundle, static_slider_figure
+
+
+def bar_figure(height: float, color: str = "red") -> go.Figure:
+    fig = go.Figure([go.Bar(x=["a"], y=[height], marker_color=color), go.Scatter(y=[height])])
+    fig.update_layout(title=f"height {height}")
+    return fig
+
+
+def test_static_slider_shows_exactly_the_figure_of_each_value():
+    values = [1.0, 2.0, 3.0]
+    fig = static_slider_figure(
+        bar_figure, "height", values, fixed={"color": "blue"}, active_index=1
+    )
+    assert len(fig.data) == 2 * len(values)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["1", "2", "3"]
+    for step, value in zip(steps, values, strict=True):
+        visible = step.args[0]["visible"]
+        shown = [trace for trace, v in zip(fig.data, visible, strict=True) if v]
+        assert [t.y[0] for t in shown] == [value, value]
+        assert shown[0].marker.color == "blue"
+        assert step.args[1]["title.text"] == f"height {value}"
+    # only the active value's traces start visible
+    assert [t.visible for t in fig.data] == [False, False, True, True, False, False]
+
+
+def test_static_slider_rejects_changing_trace_counts_and_bad_input():
+    def uneven(n: int) -> go.Figure:
+        return go.Figure([go.Scatter(y=[i]) for i in range(n)])
+
+    with pytest.raises(ValueError, match="different numbers of traces"):
+        static_slider_figure(uneven, "n", [1, 2])
+    with pytest.raises(ValueError, match="values must not be empty"):
+        static_slider_figure(uneven, "n", [])
+    with pytest.raises(ValueError, match="active_index"):
+        static_slider_figure(uneven, "n", [1], active_index=3)
+
+
+def test_live_figure_bundle_carries_widget_and_static_twin():
+    live = LiveFigure(bar_figure, {"height": [1.0, 2.0], "color": ["red", "green"]})
+    bundle = live._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    static = bundle[PLOTLY_MIME]
+    assert len(static["data"]) == 4
+    assert static["layout"]["sliders"][0]["currentvalue"]["prefix"] == "height = "
+    # defaults: the middle value of each control
+    assert live.defaults == {"height": 2.0, "color": "green"}
+
+
+def test_live_widget_redraws_when_a_control_moves():
+    live = LiveFigure(bar_figure, {"height": [1.0, 2.0, 3.0]}, defaults={"height": 1.0})
+    panel = live.widget()
+    slider = panel.children[0].children[0]
+    output = panel.children[1]
+    assert output.outputs[0]["data"] == figure_mimebundle(bar_figure(1.0))
+    slider.value = 3.0
+    assert output.outputs[0]["data"] == figure_mimebundle(bar_figure(3.0))
+    assert len(output.outputs) == 1
+
+
+def test_live_figure_validates_its_arguments():
+    with pytest.raises(ValueError, match="controls must name"):
+        LiveFigure(bar_figure, {})
+    with pytest.raises(ValueError, match=r"controls\['height'\] offers no values"):
+        LiveFigure(bar_figure, {"height": []})
+    with pytest.raises(ValueError, match="defaults names 'width'"):
+        LiveFigure(bar_figure, {"height": [1.0]}, defaults={"width": 1})
+    with pytest.raises(ValueError, match=r"defaults\['height'\] = 5"):
+        LiveFigure(bar_figure, {"height": [1.0]}, defaults={"height": 5})
+    with pytest.raises(ValueError, match="static_parameter 'color'"):
+        LiveFigure(bar_figure, {"height": [1.0]}, static_parameter="color")
