@@ -1,0 +1,26 @@
+"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20.
+
+Every constructor takes the same options (see :class:`NetConfig`): which dropout the net
+carries (Scale-Dropout, a baseline, or none), its probability, and where the scale sits
+relative to BatchNorm. First and last layers are full precision unless
+``binary_first_last=True`` (IR-Net's convention).
+"""
+
+from scaledrop_lib.models.config import DROPOUTS, PRECISIONS, NetConfig
+from scaledrop_lib.models.digits import digits_cnn, digits_mlp
+from scaledrop_lib.models.resnet import resnet18, resnet20
+from scaledrop_lib.models.units import PLACEMENTS, ScaledBinaryUnit
+from scaledrop_lib.models.vgg import vgg_small
+
+__all__ = [
+    "DROPOUTS",
+    "PLACEMENTS",
+    "PRECISIONS",
+    "NetConfig",
+    "ScaledBinaryUnit",
+    "digits_cnn",
+    "digits_mlp",
+    "resnet18",
+    "resnet20",
+    "vgg_small",
+]

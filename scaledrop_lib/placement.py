@@ -1,0 +1,134 @@
+"""Does the scale survive BatchNorm? Measurements behind the choice of scale placement.
+
+Eq. 7-8 put the scale before BatchNorm; in training, BatchNorm's batch statistics divide a
+per-channel constant out again (PAPER-NOTES). These functions measure, for a model built with
+any placement (see :mod:`scaledrop_lib.models.units`):
+
+* how much gradient the loss sends to the scale vectors,
+* how much dropping every scale changes the output, in train mode and in eval mode,
+* how far training moved alpha away from its initial value 1,
+* how much Monte-Carlo samples of a trained model differ at inference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scaledrop_lib.scaledrop import ScaleDropout
+from scaledrop_lib.train import scale_vectors
+
+
+def scale_dropout_modules(model: nn.Module) -> list[ScaleDropout]:
+    """Every Scale-Dropout module of ``model``, in module order."""
+    return [m for m in model.modules() if isinstance(m, ScaleDropout)]
+
+
+@contextlib.contextmanager
+def forced_scale_dropout(model: nn.Module, drop: bool) -> Iterator[nn.Module]:
+    """Within the block every Scale-Dropout module drops (``drop=True``) or keeps its scale."""
+    modules = scale_dropout_modules(model)
+    if not modules:
+        raise ValueError("model has no ScaleDropout modules")
+    saved = [(m.p, m.mc) for m in modules]
+    for m in modules:
+        m.p, m.mc = (1.0 if drop else 0.0), True
+    try:
+        yield model
+    finally:
+        for m, (p, mc) in zip(modules, saved, strict=True):
+            m.p, m.mc = p, mc
+
+
+def alpha_gradient_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """L2 norm of d(cross-entropy)/d(alpha) over all scale vectors, in train mode, no dropout.
+
+    Runs on a copy, so the model's BatchNorm running statistics are untouched.
+    """
+    probe = copy.deepcopy(model).train()
+    with forced_scale_dropout(probe, drop=False):
+        loss = F.cross_entropy(probe(x), y)
+    alphas = scale_vectors(probe)
+    grads = torch.autograd.grad(loss, alphas, allow_unused=True)
+    total = sum(float(g.pow(2).sum()) for g in grads if g is not None)
+    return total**0.5
+
+
+@torch.no_grad()
+def dropped_scale_effect(model: nn.Module, x: torch.Tensor, train_mode: bool) -> float:
+    """Max |logits with every scale dropped - logits with every scale kept| over ``x``.
+
+    ``train_mode=True`` uses batch statistics in BatchNorm (on a copy of the model, so running
+    statistics are untouched); ``False`` uses the running statistics, as at inference.
+    """
+    probe = copy.deepcopy(model).train(train_mode)
+    with forced_scale_dropout(probe, drop=False):
+        kept = probe(x)
+    with forced_scale_dropout(probe, drop=True):
+        dropped = probe(x)
+    return float((dropped - kept).abs().max())
+
+
+def alpha_shift(model: nn.Module) -> float:
+    """Mean |alpha - 1| over all scale entries: how far training moved alpha from its start."""
+    alphas = scale_vectors(model)
+    if not alphas:
+        raise ValueError("model has no scale vectors")
+    flat = torch.cat([a.detach().flatten() for a in alphas])
+    return float((flat - 1.0).abs().mean())
+
+
+@dataclass(frozen=True)
+class PlacementReport:
+    """The measurements for one trained model (see the module docstring)."""
+
+    placement: str
+    alpha_gradient_norm: float
+    train_mode_effect: float
+    eval_mode_effect: float
+    alpha_shift: float
+    mc_variance: float
+    deterministic_accuracy: float
+    mc_accuracy: float
+
+
+def measure_placement(
+    model: nn.Module,
+    placement: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    T: int = 20,
+    seed: int = 0,
+) -> PlacementReport:
+    """All measurements for one trained model on inputs ``x`` with labels ``y``.
+
+    ``mc_variance`` is the Eq. 19 variance of the T softmax samples, summed over classes and
+    averaged over inputs, with the model's own dropout probability.
+    """
+    from scaledrop_lib.scaledrop import seed_dropout
+    from scaledrop_lib.uncertainty import (
+        accuracy,
+        deterministic_predict,
+        mc_predict,
+        predictive_mean,
+        predictive_variance,
+    )
+
+    seed_dropout(model, seed)
+    probs = mc_predict(model, x, T)
+    return PlacementReport(
+        placement=placement,
+        alpha_gradient_norm=alpha_gradient_norm(model, x, y),
+        train_mode_effect=dropped_scale_effect(model, x, train_mode=True),
+        eval_mode_effect=dropped_scale_effect(model, x, train_mode=False),
+        alpha_shift=alpha_shift(model),
+        mc_variance=float(predictive_variance(probs).sum(dim=1).mean()),
+        deterministic_accuracy=float(accuracy(deterministic_predict(model, x), y)),
+        mc_accuracy=float(accuracy(predictive_mean(probs), y)),
+    )

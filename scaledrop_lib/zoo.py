@@ -1,0 +1,174 @@
+"""Small pretrained checkpoints, so chapters load models instead of training them.
+
+Each entry of :data:`RECIPES` says how a model is built and trained. ``python -m
+scaledrop_lib.zoo`` (or ``make zoo``) retrains every entry and rewrites
+``checkpoints/manifest.json`` with the files' SHA-256; :func:`load_pretrained` refuses a file
+whose checksum differs from the manifest. Training curves are stored in each checkpoint's
+metadata, so a chapter can plot them without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from scaledrop_lib.data import load_digits_splits
+from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp
+from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_checkpoint
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+MANIFEST = CHECKPOINT_DIR / "manifest.json"
+REBUILD_COMMAND = "python -m scaledrop_lib.zoo"
+
+ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
+    "digits_cnn": digits_cnn,
+    "digits_mlp": digits_mlp,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one pretrained model is made (all on the embedded digits split, seed 0)."""
+
+    architecture: str
+    config: NetConfig
+    seed: int = 0
+    epochs: int = 40
+    lr: float = 2e-3
+    patience: int = 12
+    batch_size: int = 64
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        """A freshly initialised model of this recipe."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        return ARCHITECTURES[self.architecture](self.config)
+
+
+def _digits_recipes() -> dict[str, Recipe]:
+    recipes = {
+        "cnn_deterministic": Recipe("digits_cnn", NetConfig(dropout="none"), notes="plain BNN"),
+        "cnn_scale_dropout": Recipe("digits_cnn", NetConfig(dropout="scale", p=0.2)),
+        "cnn_mc_dropout_float": Recipe(
+            "digits_cnn", NetConfig(dropout="mc", p=0.2, precision="float")
+        ),
+        "cnn_float": Recipe("digits_cnn", NetConfig(dropout="none", precision="float")),
+        "cnn_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spin", p=0.1)),
+        "cnn_spatial_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spatial_spin", p=0.1)),
+    }
+    for member in range(5):
+        recipes[f"cnn_ensemble_{member}"] = Recipe(
+            "digits_cnn", NetConfig(dropout="none"), seed=100 + member, notes="ensemble member"
+        )
+    return recipes
+
+
+RECIPES: dict[str, Recipe] = _digits_recipes()
+
+
+def checkpoint_path(name: str) -> Path:
+    return CHECKPOINT_DIR / f"{name}.pt"
+
+
+def read_manifest() -> dict[str, dict[str, Any]]:
+    if not MANIFEST.is_file():
+        return {}
+    return json.loads(MANIFEST.read_text())
+
+
+def _write_manifest(manifest: dict[str, dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=CHECKPOINT_DIR, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, MANIFEST)
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def train_recipe(name: str, show_progress: bool = True) -> tuple[nn.Module, History, float]:
+    """Train one recipe from scratch; return (model, history, test accuracy)."""
+    recipe = _recipe(name)
+    splits = load_digits_splits(seed=0)
+    train_loader, val_loader, test_loader = splits.loaders(recipe.batch_size, seed=recipe.seed)
+    model = recipe.build()
+    history = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=recipe.epochs,
+        lr=recipe.lr,
+        patience=recipe.patience,
+        seed=recipe.seed,
+        show_progress=show_progress,
+    )
+    _, test_accuracy = evaluate(model, test_loader)
+    return model, history, test_accuracy
+
+
+def build(names: list[str] | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Retrain the named recipes (default: all), save them and update the manifest."""
+    manifest = read_manifest()
+    for name in names or sorted(RECIPES):
+        model, history, test_accuracy = train_recipe(name, show_progress)
+        metadata = {
+            "name": name,
+            "recipe": {k: v for k, v in asdict(_recipe(name)).items() if k != "config"},
+            "config": asdict(_recipe(name).config),
+            "history": asdict(history),
+            "test_accuracy": test_accuracy,
+        }
+        sha = save_checkpoint(model, checkpoint_path(name), metadata)
+        manifest[name] = {"sha256": sha, "test_accuracy": test_accuracy}
+        print(f"{name}: test accuracy {test_accuracy:.4f}, sha256 {sha[:12]}")
+    _write_manifest(manifest)
+    return manifest
+
+
+def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The committed checkpoint ``name`` in eval mode, and its metadata (history, accuracy).
+
+    Raises ``FileNotFoundError`` naming the rebuild command if the file is missing, and
+    ``ValueError`` if its checksum differs from the manifest.
+    """
+    recipe = _recipe(name)
+    path = checkpoint_path(name)
+    entry = read_manifest().get(name)
+    if entry is None or not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint for {name!r} at {path}; create it with `{REBUILD_COMMAND} {name}`"
+        )
+    model = recipe.build()
+    metadata = load_checkpoint(model, path, sha256=entry["sha256"])
+    model.eval()
+    return model, metadata
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Retrain the book's pretrained checkpoints.")
+    parser.add_argument(
+        "names", nargs="*", help=f"recipes to build (default: all of {len(RECIPES)})"
+    )
+    args = parser.parse_args(argv)
+    for name in args.names:
+        _recipe(name)
+    build(args.names or None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+import pytest
+import torch
+from torch import nn
+
+from scaledrop_lib.scaledrop import (
+    MCDropout,
+    ScaleDropout,
+    SpatialSpinDropout,
+    SpinDropout,
+    mc_mode,
+    seed_dropout,
+    set_dropout_p,
+    set_mc_mode,
+    stochastic_modules,
+)
+
+ALPHA = torch.tensor([0.5, 1.5, 2.0, 0.8])
+
+
+def draws(module, n=4000):
+    return torch.stack([module(ALPHA) for _ in range(n)])
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [("unitary", torch.ones(4)), ("average", ALPHA.mean().expand(4))],
+)
+def test_layer_dropout_replaces_the_whole_vector_with_probability_p(variant, expected):
+    drop = ScaleDropout(p=0.3, variant=variant, generator=torch.Generator().manual_seed(0))
+    out = draws(drop)
+    dropped = (out == expected).all(dim=1)
+    kept = (out == ALPHA).all(dim=1)
+    assert bool((dropped | kept).all())  # never a mix: one bit for the whole layer
+    # binomial(4000, 0.3): sd = 29 -> +-4 sd is +-0.029 in rate
+    assert abs(float(dropped.float().mean()) - 0.3) < 0.03
+
+
+def test_random_variant_draws_one_value_inside_alpha_range():
+    drop = ScaleDropout(p=1.0, variant="random", generator=torch.Generator().manual_seed(1))
+    out = draws(drop, 500)
+    assert bool((out == out[:, :1]).all())  # one scalar per draw
+    values = out[:, 0]
+    assert float(values.min()) >= 0.5 and float(values.max()) <= 2.0
+    assert float(values.std()) > 0.3  # uniform over [0.5, 2]: sd = 0.43
+
+
+def test_element_granularity_draws_one_bit_per_channel():
+    drop = ScaleDropout(p=0.5, granularity="element", generator=torch.Generator().manual_seed(2))
+    out = draws(drop, 2000)
+    per_channel = (out == 1.0).float().mean(0)
+    assert torch.allclose(per_channel, torch.full((4,), 0.5), atol=0.05)
+    mixed = ((out == 1.0).any(1) & (out != 1.0).any(1)).float().mean()
+    assert float(mixed) > 0.5  # most draws drop some channels but not all
+
+
+def test_dropout_is_off_at_eval_and_on_with_mc_switch():
+    drop = ScaleDropout(p=1.0)
+    drop.eval()
+    assert torch.equal(drop(ALPHA), ALPHA)
+    assert drop.last_drop is None
+    drop.mc = True
+    assert torch.equal(drop(ALPHA), torch.ones(4))
+    assert bool(drop.last_drop)
+
+
+def test_p_zero_never_drops_and_gradients_flow_to_kept_alpha():
+    alpha = ALPHA.clone().requires_grad_(True)
+    drop = ScaleDropout(p=0.0)
+    drop(alpha).sum().backward()
+    assert torch.equal(alpha.grad, torch.ones(4))
+
+
+def test_masks_reproducible_from_a_seed():
+    model = nn.Sequential(ScaleDropout(0.5), ScaleDropout(0.5))
+
+    def run():
+        seed_dropout(model, 7)
+        return [model[i](ALPHA) for i in (0, 1) for _ in range(20)]
+
+    first, second = run(), run()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    # the two modules get different generators, so their bit sequences differ
+    bits0 = [bool(model[0](ALPHA)[0] == 1.0) for _ in range(50)]
+    bits1 = [bool(model[1](ALPHA)[0] == 1.0) for _ in range(50)]
+    assert bits0 != bits1
+
+
+def test_custom_mask_source_is_used():
+    calls = []
+
+    def always_drop(shape, p, generator):
+        calls.append((shape, p))
+        return torch.ones(shape, dtype=torch.bool)
+
+    drop = ScaleDropout(p=0.25, mask_source=always_drop)
+    assert torch.equal(drop(ALPHA), torch.ones(4))
+    assert calls == [((), 0.25)]
+
+
+def test_mc_dropout_is_inverted_dropout():
+    drop = MCDropout(0.25, generator=torch.Generator().manual_seed(0))
+    x = torch.ones(200_000)
+    out = drop(x)
+    assert torch.allclose(out.unique(), torch.tensor([0.0, 1.0 / 0.75]))
+    assert abs(float((out == 0).float().mean()) - 0.25) < 0.01
+    assert abs(float(out.mean()) - 1.0) < 0.01  # expectation preserved
+
+
+def test_spin_dropouts_zero_neurons_or_whole_maps_without_rescaling():
+    x = torch.ones(64, 8, 5, 5)
+    neuron = SpinDropout(0.5, generator=torch.Generator().manual_seed(0))(x)
+    assert set(neuron.unique().tolist()) == {0.0, 1.0}
+    spatial = SpatialSpinDropout(0.5, generator=torch.Generator().manual_seed(0))(x)
+    per_map = spatial.flatten(2)
+    assert bool((per_map.min(2).values == per_map.max(2).values).all())  # whole maps
+    assert 0.4 < float((per_map[:, :, 0] == 0).float().mean()) < 0.6
+
+
+def test_mc_mode_switches_and_restores():
+    model = nn.Sequential(nn.Linear(2, 2), ScaleDropout(0.5), MCDropout(0.1))
+    model.train()
+    with mc_mode(model):
+        assert not model.training
+        assert all(m.mc for _, m in stochastic_modules(model))
+    assert model.training
+    assert not any(m.mc for _, m in stochastic_modules(model))
+    set_mc_mode(model, True)
+    assert all(m.mc for _, m in stochastic_modules(model))
+
+
+def test_set_dropout_p_by_name_and_globally():
+    model = nn.Sequential(ScaleDropout(0.5), ScaleDropout(0.5))
+    set_dropout_p(model, {"1": 0.1})
+    assert (model[0].p, model[1].p) == (0.5, 0.1)
+    set_dropout_p(model, 0.2)
+    assert (model[0].p, model[1].p) == (0.2, 0.2)
+    with pytest.raises(ValueError, match="names 'x'"):
+        set_dropout_p(model, {"x": 0.1})
+    with pytest.raises(ValueError, match=r"p\['0'\] must lie in"):
+        set_dropout_p(model, {"0": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"p": 1.2}, "p must lie in"),
+        ({"p": -0.1}, "p must lie in"),
+        ({"variant": "zero"}, "unknown variant 'zero'"),
+        ({"granularity": "pixel"}, "unknown granularity 'pixel'"),
+    ],
+)
+def test_bad_arguments_raise_naming_them(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ScaleDropout(**kwargs)
+
+
+def test_alpha_must_be_a_vector():
+    with pytest.raises(ValueError, match="alpha must be a 1-D scale vector"):
+        ScaleDropout(0.5)(torch.ones(2, 2))

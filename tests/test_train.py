@@ -1,0 +1,116 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from scaledrop_lib.train import (
+    evaluate,
+    file_sha256,
+    fit,
+    load_checkpoint,
+    objective,
+    save_checkpoint,
+    scale_regularizer,
+    weight_l2,
+)
+
+
+class Scaled(nn.Module):
+    """A linear layer with a scale vector, enough to check the objective's terms."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.alpha = nn.Parameter(torch.tensor([0.5, 2.0]))
+
+    def forward(self, x):
+        return self.fc(x) * self.alpha
+
+
+def test_objective_matches_eq17_written_out():
+    model = Scaled()
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 1, 0, 1])
+    logits = model(x)
+    total, parts = objective(logits, y, model, lam=0.1, phi=0.2)
+    ce = F.cross_entropy(logits, y)
+    l2 = (model.fc.weight**2).sum()  # biases and alpha are not weights
+    reg = (1 - model.alpha.mean()) ** 2  # Eq. 11: (1 - mean(alpha))^2 = 0.0625
+    assert torch.allclose(total, ce + 0.1 * l2 + 0.2 * reg)
+    assert parts["scale_reg"] == pytest.approx(0.0625)
+    assert float(weight_l2(model).detach()) == pytest.approx(float(l2.detach()))
+    assert float(scale_regularizer(nn.Linear(2, 2))) == 0.0
+
+
+def toy_loaders(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(200, 2, generator=g)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).long()
+    data = TensorDataset(x, y)
+    return DataLoader(data, batch_size=32, shuffle=True, generator=g), DataLoader(data, 100)
+
+
+def test_fit_learns_and_keeps_best_epoch_weights(capsys):
+    train, val = toy_loaders()
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    history = fit(model, train, val, epochs=15, lr=0.05, patience=None)
+    assert history.epochs == 15
+    _, acc = evaluate(model, val)
+    assert acc == max(history.val_accuracy)  # restored weights are the best epoch's
+    assert acc > 0.9
+    assert "epochs: 100%" in capsys.readouterr().err
+
+
+def test_fit_stops_early_and_is_seeded():
+    train, val = toy_loaders()
+    torch.manual_seed(0)
+    a = nn.Linear(2, 2)
+    h = fit(a, train, val, epochs=200, lr=0.05, patience=3, show_progress=False)
+    assert h.epochs < 200
+    assert h.epochs - 1 - h.best_epoch == 3
+    train, val = toy_loaders()
+    torch.manual_seed(0)
+    b = nn.Linear(2, 2)
+    fit(b, train, val, epochs=200, lr=0.05, patience=3, show_progress=False)
+    assert torch.equal(a.weight, b.weight)
+
+
+def test_fit_rejects_bad_arguments():
+    train, val = toy_loaders()
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        fit(nn.Linear(2, 2), train, val, epochs=0)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        fit(nn.Linear(2, 2), train, val, lr=0)
+
+
+def test_checkpoint_round_trip_with_checksum(tmp_path):
+    model = Scaled()
+    path = tmp_path / "sub" / "model.pt"
+    sha = save_checkpoint(model, path, {"accuracy": 0.5, "history": [1.0, 2.0]})
+    assert sha == file_sha256(path)
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left
+    other = Scaled()
+    meta = load_checkpoint(other, path, sha256=sha)
+    assert meta == {"accuracy": 0.5, "history": [1.0, 2.0]}
+    assert torch.equal(other.fc.weight, model.fc.weight)
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    path = tmp_path / "model.pt"
+    sha = save_checkpoint(Scaled(), path)
+    with pytest.raises(ValueError, match="expected 0000"):
+        load_checkpoint(Scaled(), path, sha256="0000")
+    with pytest.raises(ValueError, match="does not match the model"):
+        load_checkpoint(nn.Linear(3, 2), path, sha256=sha)
+    path.write_bytes(path.read_bytes()[:100])  # truncated file
+    with pytest.raises(ValueError, match="corrupt or not a checkpoint"):
+        load_checkpoint(Scaled(), path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(Scaled(), tmp_path / "missing.pt")
+
+
+def test_checkpoint_refuses_pickled_code(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "state_dict": {}, "metadata": {"f": print}}, path)
+    with pytest.raises(ValueError, match="corrupt or not a checkpoint"):
+        load_checkpoint(Scaled(), path)
