@@ -230,3 +230,36 @@ def set_dropout_p(model: nn.Module, p: float | dict[str, float]) -> None:
         value = check_probability("p", p)
         for module in modules.values():
             module.p = value
+
+
+def scale_dropout_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, layer) of every layer that carries a :class:`ScaleDropout` module."""
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "scale_dropout", None), ScaleDropout)
+    ]
+
+
+def apply_layerwise_p(
+    model: nn.Module, small_p: float = 0.1, large_p: float = 0.5
+) -> dict[str, tuple[int, float]]:
+    """Layer-dependent dropout probability (Sec. III-D): ``small_p`` or ``large_p`` per layer.
+
+    The paper leaves "small" and "large" undefined. Here a layer is *large* if it has more
+    weights than the median layer among the model's Scale-Dropout layers, else *small*.
+    Sets each module's ``p`` and returns ``{layer name: (weight count, p)}``.
+    """
+    small_p = check_probability("small_p", small_p)
+    large_p = check_probability("large_p", large_p)
+    layers = scale_dropout_layers(model)
+    if not layers:
+        raise ValueError("model has no layers with a ScaleDropout module")
+    counts = [int(layer.weight.numel()) for _, layer in layers]
+    median = float(torch.tensor(counts, dtype=torch.float64).median())
+    assignment = {}
+    for (name, layer), count in zip(layers, counts, strict=True):
+        p = large_p if count > median else small_p
+        layer.scale_dropout.p = p
+        assignment[name] = (count, p)
+    return assignment

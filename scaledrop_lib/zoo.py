@@ -27,6 +27,7 @@ from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_ch
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "manifest.json"
 REBUILD_COMMAND = "python -m scaledrop_lib.zoo"
+ENSEMBLE_SIZE = 5
 
 ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
     "digits_cnn": digits_cnn,
@@ -57,17 +58,26 @@ class Recipe:
 
 
 def _digits_recipes() -> dict[str, Recipe]:
+    """Every model the chapters use: digits CNN (16-32-32), p = 0.2 unless the name says."""
+    sd = NetConfig(dropout="scale", p=0.2)
     recipes = {
-        "cnn_deterministic": Recipe("digits_cnn", NetConfig(dropout="none"), notes="plain BNN"),
-        "cnn_scale_dropout": Recipe("digits_cnn", NetConfig(dropout="scale", p=0.2)),
+        "cnn_float": Recipe("digits_cnn", NetConfig(dropout="none", precision="float")),
+        "cnn_deterministic": Recipe("digits_cnn", NetConfig(dropout="none")),
+        "cnn_scale_dropout": Recipe("digits_cnn", sd),
+        "cnn_sd_average": Recipe("digits_cnn", sd.with_options(variant="average")),
+        "cnn_sd_random": Recipe("digits_cnn", sd.with_options(variant="random")),
+        "cnn_sd_element": Recipe("digits_cnn", sd.with_options(granularity="element")),
+        "cnn_sd_p10": Recipe("digits_cnn", sd.with_options(p=0.1)),
+        "cnn_sd_p50": Recipe("digits_cnn", sd.with_options(p=0.5)),
+        "cnn_sd_before_bn": Recipe("digits_cnn", sd.with_options(placement="before_bn")),
+        "cnn_sd_after_bn": Recipe("digits_cnn", sd.with_options(placement="after_bn")),
         "cnn_mc_dropout_float": Recipe(
             "digits_cnn", NetConfig(dropout="mc", p=0.2, precision="float")
         ),
-        "cnn_float": Recipe("digits_cnn", NetConfig(dropout="none", precision="float")),
-        "cnn_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spin", p=0.1)),
-        "cnn_spatial_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spatial_spin", p=0.1)),
+        "cnn_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spin", p=0.2)),
+        "cnn_spatial_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spatial_spin", p=0.2)),
     }
-    for member in range(5):
+    for member in range(ENSEMBLE_SIZE):
         recipes[f"cnn_ensemble_{member}"] = Recipe(
             "digits_cnn", NetConfig(dropout="none"), seed=100 + member, notes="ensemble member"
         )
@@ -138,6 +148,11 @@ def build(names: list[str] | None = None, show_progress: bool = True) -> dict[st
         print(f"{name}: test accuracy {test_accuracy:.4f}, sha256 {sha[:12]}")
     _write_manifest(manifest)
     return manifest
+
+
+def load_ensemble() -> list[nn.Module]:
+    """The five deterministic BNNs of the deep-ensemble baseline (different seeds)."""
+    return [load_pretrained(f"cnn_ensemble_{m}")[0] for m in range(ENSEMBLE_SIZE)]
 
 
 def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
