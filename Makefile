@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaledrop-installed
 NBVAL_OPTS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval.cfg --nbval-cell-timeout 900
 
-.PHONY: help book test lint lab notebooks lock clean
+.PHONY: help book test lint lab notebooks zoo lock clean
 .DEFAULT_GOAL := help
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make test       set up .venv, lint, unit tests, then pytest --nbval notebooks/"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
+	@echo "make zoo        retrain the committed checkpoints (scaledrop_lib/checkpoints)"
 	@echo "make lock       rewrite requirements-lock.txt from the current .venv"
 	@echo "make clean      remove .venv, _build and caches"
 
@@ -44,6 +45,9 @@ notebooks: $(STAMP)
 	$(BIN)/ruff format notebooks/  # before executing: ruff rewrites output floats inexactly
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
+
+zoo: $(STAMP)
+	$(BIN)/python -m scaledrop_lib.zoo
 
 lock: $(STAMP)
 	{ head -n 3 requirements-lock.txt; $(BIN)/python -m pip freeze --all --exclude pip | grep -v -e '^-e' -e scaledrop; } > requirements-lock.txt.tmp

@@ -328,3 +328,32 @@ def xnor_popcount_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a_bits = pack_pm1(a)[:, None, :]  # (M, 1, words)
     b_bits = pack_pm1(b.T)[None, :, :]  # (1, K, words)
     return torch.from_numpy(xnor_popcount_dot(a_bits, b_bits, n))
+
+
+def xnor_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """A ±1 convolution without padding, computed only with XNOR and popcount.
+
+    Each output is the XNOR-popcount dot product of a flattened weight kernel with the input
+    patch it covers (im2col), so ``xnor_conv2d(x, w)`` equals ``F.conv2d(x, w, stride=stride)``
+    exactly for ±1 tensors. (Zero padding has no ±1 encoding, hence no ``padding``.)
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ±1 input (N, Cin, H, W).
+    w : torch.Tensor
+        ±1 weights (Cout, Cin, k, k).
+    """
+    if x.dim() != 4 or w.dim() != 4 or x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"x (N, Cin, H, W) and w (Cout, Cin, k, k) must agree on Cin, got "
+            f"{tuple(x.shape)} and {tuple(w.shape)}"
+        )
+    stride = check_positive_int("stride", stride)
+    n, _, h, width = x.shape
+    k = w.shape[-1]
+    patches = F.unfold(x, k, stride=stride)  # (N, Cin*k*k, L)
+    columns = patches.transpose(1, 2).reshape(-1, patches.shape[1])  # (N*L, Cin*k*k)
+    out = xnor_popcount_matmul(columns, w.reshape(w.shape[0], -1).T)  # (N*L, Cout)
+    h_out, w_out = (h - k) // stride + 1, (width - k) // stride + 1
+    return out.reshape(n, h_out, w_out, w.shape[0]).permute(0, 3, 1, 2)

@@ -224,6 +224,7 @@ def save_checkpoint(
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is ordinary data
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

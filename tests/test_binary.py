@@ -13,6 +13,7 @@ from scaledrop_lib.binary import (
     sign_pm1,
     standardize_weights,
     weight_entropy,
+    xnor_conv2d,
     xnor_popcount_dot,
     xnor_popcount_matmul,
 )
@@ -145,3 +146,11 @@ def test_xnor_popcount_matmul_equals_matmul():
 def test_bad_input_raises_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_xnor_conv2d_equals_the_float_convolution(stride):
+    g = torch.Generator().manual_seed(4)
+    x = sign_pm1(torch.randn(2, 3, 7, 6, generator=g))
+    w = sign_pm1(torch.randn(5, 3, 3, 3, generator=g))
+    assert torch.equal(xnor_conv2d(x, w, stride), F.conv2d(x, w, stride=stride).long())

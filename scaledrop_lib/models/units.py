@@ -58,16 +58,17 @@ class ScaledBinaryUnit(nn.Module):
         self.norm = norm_cls(channels, affine=affine)
         self.shift = nn.Parameter(torch.zeros(channels)) if not affine else None
 
-    def _scale(self, z: torch.Tensor) -> torch.Tensor:
+    def _scale(self, z: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
         if not self.layer.scale_enabled:
             return z
-        return self.layer.apply_scale(z, self.layer.effective_alpha())
+        return self.layer.apply_scale(z, self.layer.effective_alpha() if alpha is None else alpha)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """The unit's output; ``alpha`` overrides the layer's scale for this call (for demos)."""
         z = self.layer.binary_output(x)
         if self.placement == "before_bn":
-            return self.norm(self._scale(z))
-        out = self._scale(self.norm(z))
+            return self.norm(self._scale(z, alpha))
+        out = self._scale(self.norm(z), alpha)
         if self.shift is not None:
             out = out + self.shift.view(1, -1, *([1] * (out.dim() - 2)))
         return out

@@ -1,0 +1,62 @@
+"""The committed checkpoints: intact, loadable, and what their metadata says they are."""
+
+import json
+
+import pytest
+import torch
+
+from scaledrop_lib.data import load_digits_splits
+from scaledrop_lib.train import evaluate, file_sha256
+from scaledrop_lib.zoo import (
+    MANIFEST,
+    RECIPES,
+    checkpoint_path,
+    load_pretrained,
+    read_manifest,
+)
+
+
+def test_every_recipe_has_a_checkpoint_with_the_manifest_checksum():
+    manifest = read_manifest()
+    assert sorted(manifest) == sorted(RECIPES)
+    for name, entry in manifest.items():
+        assert file_sha256(checkpoint_path(name)) == entry["sha256"], name
+
+
+@pytest.mark.parametrize("name", ["cnn_scale_dropout", "cnn_mc_dropout_float", "cnn_ensemble_0"])
+def test_loaded_model_reproduces_its_recorded_test_accuracy(name):
+    model, metadata = load_pretrained(name)
+    test_loader = load_digits_splits(seed=0).loaders(batch_size=256)[2]
+    _, acc = evaluate(model, test_loader)
+    assert acc == pytest.approx(metadata["test_accuracy"], abs=1e-9)
+    assert acc > 0.9
+    assert metadata["config"] == json.loads(json.dumps(metadata["config"]))  # plain data
+
+
+def test_load_refuses_a_modified_file(tmp_path, monkeypatch):
+    import scaledrop_lib.zoo as zoo
+
+    name = "cnn_deterministic"
+    copy = tmp_path / f"{name}.pt"
+    data = bytearray(checkpoint_path(name).read_bytes())
+    data[-10] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(zoo, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(zoo, "checkpoint_path", lambda n: tmp_path / f"{n}.pt")
+    with pytest.raises(ValueError, match="sha256"):
+        zoo.load_pretrained(name)
+
+
+def test_unknown_and_missing_names_are_clear(monkeypatch, tmp_path):
+    import scaledrop_lib.zoo as zoo
+
+    with pytest.raises(ValueError, match="unknown pretrained model 'resnet'"):
+        load_pretrained("resnet")
+    monkeypatch.setattr(zoo, "checkpoint_path", lambda n: tmp_path / f"{n}.pt")
+    with pytest.raises(FileNotFoundError, match="python -m scaledrop_lib.zoo cnn_float"):
+        zoo.load_pretrained("cnn_float")
+
+
+def test_manifest_is_plain_json():
+    assert json.loads(MANIFEST.read_text())
+    assert torch.__version__  # the checkpoints load with the installed torch
