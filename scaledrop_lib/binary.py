@@ -56,7 +56,7 @@ def binarize_ste(x: torch.Tensor) -> torch.Tensor:
 
 
 def _group_dims(w: torch.Tensor, axes: str) -> tuple[int, ...]:
-    check_choice("weight_axes", axes, WEIGHT_AXES)
+    check_choice("axes", axes, WEIGHT_AXES)
     if w.dim() == 2:  # Linear (Cout, Cin): both choices standardise each output row over Cin
         return (1,)
     if w.dim() != 4:
@@ -87,6 +87,8 @@ def standardize_weights(
     variance mean(W^2) - mean(W)^2 of each group.
     """
     dims = _group_dims(w, axes)
+    if not eps >= 0:  # a negative eps can make the variance negative: NaN weights
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
     mean = w.mean(dim=dims, keepdim=True)  # Eq. 12
     centred = w - mean  # Eq. 13
     var = (w * w).mean(dim=dims, keepdim=True) - mean * mean  # Eq. 14 (as intended)
@@ -110,6 +112,13 @@ def weight_entropy(binary_w: torch.Tensor) -> float:
     if q in (0.0, 1.0):
         return 0.0
     return -(q * math.log2(q) + (1 - q) * math.log2(1 - q))
+
+
+def channel_entropies(binary_w: torch.Tensor) -> list[float]:
+    """:func:`weight_entropy` of each output channel (dim 0) of a ±1 weight tensor."""
+    if binary_w.dim() < 2:
+        raise ValueError(f"binary_w must have an output-channel dimension, got {binary_w.dim()}-D")
+    return [weight_entropy(channel) for channel in binary_w]
 
 
 class SignActivation(nn.Module):

@@ -132,3 +132,31 @@ def measure_placement(
         deterministic_accuracy=float(accuracy(deterministic_predict(model, x), y)),
         mc_accuracy=float(accuracy(predictive_mean(probs), y)),
     )
+
+
+@torch.no_grad()
+def sign_flip_fractions(
+    unit: nn.Module, x: torch.Tensor, dropout: ScaleDropout, T: int
+) -> torch.Tensor:
+    """What Scale-Dropout does to one layer: per pass, the fraction of output signs it flips.
+
+    ``unit`` is a :class:`~scaledrop_lib.models.units.ScaledBinaryUnit` (used in eval mode,
+    so BatchNorm uses its running statistics); ``x`` its input batch. Each of the ``T``
+    passes draws a scale with ``dropout`` (forced to sample) and compares the signs of the
+    unit's output with those under the learned scale. Returns a (T,) tensor.
+    """
+    from scaledrop_lib.binary import sign_pm1
+
+    was_training, was_mc = unit.training, dropout.mc
+    unit.eval()
+    dropout.mc = True
+    try:
+        alpha = unit.layer.alpha.detach()
+        reference = sign_pm1(unit(x, alpha=alpha))
+        fractions = [
+            (sign_pm1(unit(x, alpha=dropout(alpha))) != reference).float().mean() for _ in range(T)
+        ]
+    finally:
+        dropout.mc = was_mc
+        unit.train(was_training)
+    return torch.stack(fractions)

@@ -114,6 +114,7 @@ def image_grid(
     title: str = "",
     colorscale: str = "gray_r",
     panel_size: int = 110,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Greyscale images side by side (heatmaps with square pixels, no axes).
 
@@ -125,6 +126,8 @@ def image_grid(
         One caption per image.
     columns : int
         Images per row.
+    zrange : (float, float), optional
+        Fixed colour range for every panel (default: each panel scales to its own data).
     """
     import numpy as np
     from plotly.subplots import make_subplots
@@ -141,7 +144,13 @@ def image_grid(
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles))
     for i, arr in enumerate(arrays):
         fig.add_trace(
-            go.Heatmap(z=np.round(arr[::-1], 4), colorscale=colorscale, showscale=False),
+            go.Heatmap(
+                z=np.round(arr[::-1], 4),
+                colorscale=colorscale,
+                showscale=False,
+                zmin=None if zrange is None else zrange[0],
+                zmax=None if zrange is None else zrange[1],
+            ),
             row=i // columns + 1,
             col=i % columns + 1,
         )

@@ -434,3 +434,97 @@ def detection_rate(flags: torch.Tensor) -> float:
     if flags.numel() == 0:
         raise ValueError("flags must not be empty")
     return float(flags.float().mean())
+
+
+@dataclass(frozen=True)
+class MCSummary:
+    """Headline numbers of a model on labelled inputs (means over inputs)."""
+
+    deterministic_accuracy: float
+    mc_accuracy: float
+    predictive_entropy: float
+    mutual_information: float
+    variance: float
+
+
+def mc_summary(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, T: int = 20
+) -> MCSummary:
+    """Deterministic and MC accuracy, mean predictive entropy, mutual information and Eq. 19
+    variance (summed over classes) of ``model`` with ``T`` passes.
+
+    Seed the model's dropout (:func:`scaledrop_lib.scaledrop.seed_dropout`) for
+    reproducible numbers.
+    """
+    probs = mc_predict(model, inputs, T)
+    return MCSummary(
+        deterministic_accuracy=accuracy(deterministic_predict(model, inputs), labels),
+        mc_accuracy=accuracy(predictive_mean(probs), labels),
+        predictive_entropy=float(predictive_entropy(probs).mean()),
+        mutual_information=float(mutual_information(probs).mean()),
+        variance=float(predictive_variance(probs).sum(dim=1).mean()),
+    )
+
+
+@dataclass(frozen=True)
+class TSweep:
+    """Accuracy and mean predictive entropy of the MC mean after the first T passes.
+
+    ``accuracy[s, i]`` and ``entropy[s, i]`` belong to seed ``seeds[s]`` and ``Ts[i]``.
+    """
+
+    Ts: list[int]
+    seeds: list[int]
+    accuracy: np.ndarray
+    entropy: np.ndarray
+
+
+def sweep_T(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    Ts: list[int],
+    seeds: list[int],
+) -> TSweep:
+    """How the MC estimate settles as T grows, for several seeds of the dropout masks.
+
+    For each seed the model's dropout modules are reseeded
+    (:func:`scaledrop_lib.scaledrop.seed_dropout`) and ``max(Ts)`` passes are drawn once; the
+    estimate at T uses the first T of them (nested samples, as one would take them).
+    """
+    from scaledrop_lib.scaledrop import seed_dropout
+
+    if not Ts or not seeds:
+        raise ValueError("Ts and seeds must not be empty")
+    for T in Ts:
+        check_positive_int("T", T)
+    acc = np.zeros((len(seeds), len(Ts)))
+    ent = np.zeros((len(seeds), len(Ts)))
+    for s, seed in enumerate(seeds):
+        seed_dropout(model, seed)
+        probs = mc_predict(model, inputs, max(Ts))
+        for i, T in enumerate(Ts):
+            acc[s, i] = accuracy(probs[:T].mean(dim=0), labels)
+            ent[s, i] = float(predictive_entropy(probs[:T]).mean())
+    return TSweep(list(Ts), list(seeds), acc, ent)
+
+
+def plateau_T(Ts: list[int], values, tolerance: float) -> int:
+    """The smallest T from which every later value stays within ``tolerance`` of the last one.
+
+    ``values`` holds one number per T (e.g. the mean accuracy over seeds), in the order of
+    ``Ts`` (increasing). The last T is the reference, so the answer is at most ``Ts[-1]``.
+    """
+    values = np.asarray(values, dtype=float)
+    if len(Ts) != len(values) or len(Ts) == 0:
+        raise ValueError(
+            f"Ts ({len(Ts)}) and values ({len(values)}) must have the same non-zero length"
+        )
+    if list(Ts) != sorted(Ts):
+        raise ValueError("Ts must increase")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    within = np.abs(values - values[-1]) <= tolerance
+    # the first index after the last value outside the band
+    outside = np.nonzero(~within)[0]
+    return int(Ts[outside[-1] + 1] if len(outside) else Ts[0])

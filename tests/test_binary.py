@@ -7,6 +7,7 @@ from scaledrop_lib.binary import (
     BinaryConv2d,
     BinaryLinear,
     binarize_ste,
+    channel_entropies,
     irnet_binarize,
     make_activation,
     pack_pm1,
@@ -68,6 +69,8 @@ def test_weight_entropy_closed_forms():
     assert weight_entropy(torch.tensor([1.0, -1.0, 1.0, -1.0])) == pytest.approx(1.0)
     assert weight_entropy(torch.ones(8)) == 0.0
     assert weight_entropy(torch.tensor([1.0, 1.0, 1.0, -1.0])) == pytest.approx(0.8112781)
+    per_channel = channel_entropies(torch.tensor([[1.0, -1.0], [1.0, 1.0]]))
+    assert per_channel == [pytest.approx(1.0), 0.0]
 
 
 def test_binary_conv_matches_independent_computation():
@@ -154,3 +157,73 @@ def test_xnor_conv2d_equals_the_float_convolution(stride):
     x = sign_pm1(torch.randn(2, 3, 7, 6, generator=g))
     w = sign_pm1(torch.randn(5, 3, 3, 3, generator=g))
     assert torch.equal(xnor_conv2d(x, w, stride), F.conv2d(x, w, stride=stride).long())
+
+
+def test_ste_gradient_on_random_input_with_exact_unit_values():
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([torch.randn(500, generator=g) * 1.5, torch.tensor([1.0, -1.0, 0.0])])
+    x.requires_grad_()
+    upstream = torch.randn(x.shape, generator=g)
+    binarize_ste(x).backward(upstream)
+    inside = (x.detach().abs() <= 1).float()
+    assert torch.equal(x.grad, upstream * inside)
+    assert 0 < float(inside.mean()) < 1  # both branches of the clip are exercised
+
+
+@pytest.mark.parametrize(("axes", "groups"), [("out_channel", 5), ("kernel", 5 * 4)])
+def test_standardised_stats_by_numpy_reshape(axes, groups):
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(5, 4, 3, 3, generator=g, dtype=torch.float64) * 2 + 0.7
+    out = standardize_weights(w, axes, eps=0.0).numpy().reshape(groups, -1)
+    np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=1), 1, atol=1e-12)
+
+
+@pytest.mark.parametrize("axes", ["out_channel", "kernel"])
+def test_linear_weights_have_unit_std_per_row_for_both_axes(axes):
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(6, 9, generator=g, dtype=torch.float64) * 3 + 2
+    out = standardize_weights(w, axes, eps=0.0).numpy()
+    np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=1), 1, atol=1e-12)
+
+
+def test_binary_conv_with_kernel_axes_matches_independent_computation():
+    torch.manual_seed(3)
+    layer = BinaryConv2d(4, 5, 3, stride=2, padding=1, weight_axes="kernel")
+    with torch.no_grad():
+        layer.bias.copy_(torch.linspace(-2, 2, 5))
+        layer.alpha.copy_(torch.linspace(0.2, 2, 5))
+    x = torch.randn(2, 4, 7, 7)
+    w = layer.weight.detach().double().numpy().reshape(5 * 4, -1)
+    z = (w - w.mean(1, keepdims=True)) / np.sqrt(w.var(1, keepdims=True) + 1e-5)
+    wb = torch.from_numpy(np.where(z >= 0, 1.0, -1.0).reshape(5, 4, 3, 3)).float()
+    pre = F.conv2d(torch.where(x >= 0, 1.0, -1.0), wb, stride=2, padding=1)
+    expected = (pre + layer.bias.view(1, -1, 1, 1)) * layer.alpha.view(1, -1, 1, 1)
+    assert torch.allclose(layer(x), expected, atol=1e-5)
+
+
+def test_scale_dropout_module_replaces_alpha_per_channel():
+    torch.manual_seed(8)
+    layer = BinaryConv2d(2, 3, 3)
+    with torch.no_grad():
+        layer.alpha.copy_(torch.tensor([0.5, 2.0, 3.0]))
+    x = torch.randn(2, 2, 5, 5)
+    pre = layer.binary_output(x)
+    replaced = torch.tensor([1.0, 2.0, 7.0])
+    layer.scale_dropout = lambda a: replaced
+    assert torch.allclose(layer(x), pre * replaced.view(1, 3, 1, 1))
+    layer.scale_enabled = False  # no scale at all: the dropout hook is not consulted either
+    assert torch.allclose(layer(x), pre)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: standardize_weights(torch.ones(2, 3), axes="row"), "unknown axes 'row'"),
+        (lambda: standardize_weights(torch.ones(2, 3), eps=-1.0), "eps must be >= 0"),
+    ],
+)
+def test_standardize_weights_rejects_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

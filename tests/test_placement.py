@@ -9,6 +9,7 @@ from scaledrop_lib.placement import (
     alpha_shift,
     dropped_scale_effect,
     measure_placement,
+    sign_flip_fractions,
 )
 from scaledrop_lib.scaledrop import seed_dropout
 from scaledrop_lib.uncertainty import mc_predict, predictive_variance
@@ -53,3 +54,22 @@ def test_measure_placement_report_is_consistent(batch):
     assert 0.8 < report.deterministic_accuracy <= 1.0
     assert report.mc_variance > 0
     assert report.alpha_gradient_norm > 0
+
+
+def test_sign_flips_grow_with_p_and_vanish_without_dropout(batch):
+    from scaledrop_lib.scaledrop import ScaleDropout
+
+    model, _ = load_pretrained("cnn_scale_dropout")
+    unit = model[3]
+    with torch.no_grad():
+        unit_input = model[:3](batch[0])
+    never = sign_flip_fractions(unit, unit_input, ScaleDropout(0.0), T=5)
+    assert torch.equal(never, torch.zeros(5))
+    always = sign_flip_fractions(unit, unit_input, ScaleDropout(1.0), T=5)
+    # unitary replacement is deterministic: every pass flips the same, non-zero fraction
+    assert float(always.min()) == float(always.max()) > 0
+    g = torch.Generator().manual_seed(0)
+    half = sign_flip_fractions(unit, unit_input, ScaleDropout(0.5, generator=g), T=200)
+    dropped = half > 0
+    assert 0.4 < float(dropped.float().mean()) < 0.6
+    assert torch.allclose(half[dropped], always[0])

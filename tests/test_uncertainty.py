@@ -240,3 +240,46 @@ def test_reliability_diagram_has_one_trace_per_method_plus_diagonal():
     fig = reliability_diagram({"MC-Scale-Dropout": probs, "ensemble": probs}, labels)
     assert len(fig.data) == 3
     assert "ECE" in fig.data[1].name
+
+
+def test_mc_summary_agrees_with_its_parts():
+    from scaledrop_lib.uncertainty import mc_summary
+
+    torch.manual_seed(1)
+    model = Noisy()
+    x, y = torch.randn(20, 3), torch.randint(0, 4, (20,))
+    torch.manual_seed(5)
+    summary = mc_summary(model, x, y, T=7)
+    torch.manual_seed(5)
+    probs = mc_predict(model, x, T=7)
+    assert summary.mc_accuracy == accuracy(predictive_mean(probs), y)
+    assert summary.predictive_entropy == pytest.approx(float(predictive_entropy(probs).mean()))
+    assert summary.variance == pytest.approx(float(predictive_variance(probs).sum(1).mean()))
+
+
+def test_plateau_by_hand():
+    from scaledrop_lib.uncertainty import plateau_T
+
+    Ts = [1, 2, 5, 10, 20, 50]
+    # T=5 is inside the band, but T=10 falls out again: the plateau starts at 20
+    assert plateau_T(Ts, [0.5, 0.9, 0.97, 0.96, 0.98, 0.98], tolerance=0.015) == 20
+    assert plateau_T(Ts, [0.98] * 6, tolerance=0.0) == 1
+    assert plateau_T(Ts, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], tolerance=0.0) == 50
+    with pytest.raises(ValueError, match="must increase"):
+        plateau_T([2, 1], [0, 0], 0.1)
+
+
+def test_sweep_uses_nested_samples_and_reseeds():
+    from scaledrop_lib.scaledrop import seed_dropout
+    from scaledrop_lib.uncertainty import sweep_T
+
+    torch.manual_seed(0)
+    model = Noisy()
+    model.drop = nn.Identity()  # only the seedable Scale-Dropout is random
+    x, y = torch.randn(30, 3), torch.randint(0, 4, (30,))
+    sweep = sweep_T(model, x, y, [1, 5, 10], seeds=[3, 4])
+    seed_dropout(model, 4)
+    probs = mc_predict(model, x, 10)
+    assert sweep.accuracy[1, 1] == accuracy(probs[:5].mean(0), y)
+    assert sweep.entropy[1, 2] == pytest.approx(float(predictive_entropy(probs).mean()))
+    assert sweep.accuracy.shape == (2, 3)
