@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from torch import nn
 
 from scaledrop_lib.data import load_digits_splits
 from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp
+from scaledrop_lib.scaledrop import apply_layerwise_p
 from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_checkpoint
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -47,14 +48,18 @@ class Recipe:
     patience: int = 12
     batch_size: int = 64
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: (small_p, large_p) for the layer-dependent rule of Sec. III-D, or None for one p
+    layerwise_p: tuple[float, float] | None = None
 
     def build(self) -> nn.Module:
         """A freshly initialised model of this recipe."""
         import torch
 
         torch.manual_seed(self.seed)
-        return ARCHITECTURES[self.architecture](self.config)
+        model = ARCHITECTURES[self.architecture](self.config)
+        if self.layerwise_p is not None:
+            apply_layerwise_p(model, *self.layerwise_p)
+        return model
 
 
 def _digits_recipes() -> dict[str, Recipe]:
@@ -69,6 +74,9 @@ def _digits_recipes() -> dict[str, Recipe]:
         "cnn_sd_element": Recipe("digits_cnn", sd.with_options(granularity="element")),
         "cnn_sd_p10": Recipe("digits_cnn", sd.with_options(p=0.1)),
         "cnn_sd_p50": Recipe("digits_cnn", sd.with_options(p=0.5)),
+        "cnn_sd_layerwise": Recipe(
+            "digits_cnn", sd, layerwise_p=(0.2, 0.5), notes="Sec. III-D: 20% small, 50% large"
+        ),
         "cnn_sd_before_bn": Recipe("digits_cnn", sd.with_options(placement="before_bn")),
         "cnn_sd_after_bn": Recipe("digits_cnn", sd.with_options(placement="after_bn")),
         "cnn_mc_dropout_float": Recipe(
