@@ -6,7 +6,9 @@ Metrics on a single prediction per input take (N, C) (e.g. the predictive mean).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +78,30 @@ def _restore(saved: list[tuple[nn.Module, str, bool]]) -> None:
         setattr(module, attribute, value)
 
 
+@contextlib.contextmanager
+def _inference(
+    model: nn.Module, sampling: bool, device: str | torch.device | None, batch_size: int | None
+) -> Iterator[str | torch.device]:
+    """Eval mode with dropout sampling on or off, no autograd; restores every flag after.
+
+    Yields the device to run on (default: where the model's parameters are).
+    """
+    if batch_size is not None:
+        check_positive_int("batch_size", batch_size)
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else "cpu"
+    was_training = model.training
+    model.eval()
+    saved = _set_sampling(model, sampling)
+    try:
+        with torch.inference_mode():
+            yield device
+    finally:
+        _restore(saved)
+        model.train(was_training)
+
+
 def _batched_softmax(model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device):
     if batch_size is None:
         return torch.softmax(model(inputs.to(device)), dim=-1).cpu()
@@ -119,23 +145,11 @@ def mc_predict(
     from scaledrop_lib.progress import progress as progress_bar
 
     T = check_positive_int("T", T)
-    if batch_size is not None:
-        check_positive_int("batch_size", batch_size)
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else "cpu"
-    was_training = model.training
-    model.eval()
-    saved = _set_sampling(model, True)
-    try:
-        with torch.inference_mode():
-            samples = [
-                _batched_softmax(model, inputs, batch_size, device)
-                for _ in progress_bar(range(T), desc="MC passes", enabled=progress)
-            ]
-    finally:
-        _restore(saved)
-        model.train(was_training)
+    with _inference(model, sampling=True, device=device, batch_size=batch_size) as device:
+        samples = [
+            _batched_softmax(model, inputs, batch_size, device)
+            for _ in progress_bar(range(T), desc="MC passes", enabled=progress)
+        ]
     return torch.stack(samples)
 
 
@@ -143,18 +157,8 @@ def deterministic_predict(
     model: nn.Module, inputs: torch.Tensor, *, batch_size: int | None = None, device=None
 ) -> torch.Tensor:
     """One pass with every dropout module off (point estimate): softmax (N, C)."""
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else "cpu"
-    was_training = model.training
-    model.eval()
-    saved = _set_sampling(model, False)
-    try:
-        with torch.inference_mode():
-            return _batched_softmax(model, inputs, batch_size, device)
-    finally:
-        _restore(saved)
-        model.train(was_training)
+    with _inference(model, sampling=False, device=device, batch_size=batch_size) as device:
+        return _batched_softmax(model, inputs, batch_size, device)
 
 
 def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Tensor:

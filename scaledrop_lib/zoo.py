@@ -152,7 +152,11 @@ def build(names: list[str] | None = None, show_progress: bool = True) -> dict[st
             "test_accuracy": test_accuracy,
         }
         sha = save_checkpoint(model, checkpoint_path(name), metadata)
-        manifest[name] = {"sha256": sha, "test_accuracy": test_accuracy}
+        manifest[name] = {
+            "sha256": sha,
+            "test_accuracy": test_accuracy,
+            "command": f"{REBUILD_COMMAND} {name}",
+        }
         print(f"{name}: test accuracy {test_accuracy:.4f}, sha256 {sha[:12]}")
     _write_manifest(manifest)
     return manifest
