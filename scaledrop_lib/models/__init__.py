@@ -1,4 +1,4 @@
-"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20.
+"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20, LeNet-5.
 
 Every constructor takes the same options (see :class:`NetConfig`): which dropout the net
 carries (Scale-Dropout, a baseline, or none), its probability, and where the scale sits
@@ -8,6 +8,7 @@ relative to BatchNorm. First and last layers are full precision unless
 
 from scaledrop_lib.models.config import DROPOUTS, PRECISIONS, NetConfig
 from scaledrop_lib.models.digits import digits_cnn, digits_mlp
+from scaledrop_lib.models.lenet import lenet5
 from scaledrop_lib.models.resnet import resnet18, resnet20
 from scaledrop_lib.models.units import PLACEMENTS, ScaledBinaryUnit
 from scaledrop_lib.models.vgg import vgg_small
@@ -20,6 +21,7 @@ __all__ = [
     "ScaledBinaryUnit",
     "digits_cnn",
     "digits_mlp",
+    "lenet5",
     "resnet18",
     "resnet20",
     "vgg_small",
