@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import plotly.graph_objects as go
 import torch
 from torch import nn
 
@@ -333,6 +334,7 @@ def energy_per_image(
     weight_bits: int = 1,
     activation_bits: int = 1,
     read_unit: str = "column",
+    rng_draws: str = "per_pass",
 ) -> EnergyBreakdown:
     """Energy of ``T`` Monte-Carlo passes of one image, by layer and component.
 
@@ -357,19 +359,27 @@ def energy_per_image(
         What one "reading operation" of Table II is: one column conversion (default, an upper
         estimate) or one activation of a whole crossbar (all its columns at once, a lower
         estimate). The paper does not say; the two bracket its LeNet-5 figure.
+    rng_draws : {"per_pass", "per_input_vector"}
+        Whether each dropout module draws one bit per pass, or a fresh bit for every input
+        vector (output position) of its layer, as independent per-neuron masks of a
+        convolution would need. The proposed design draws one bit per layer per pass either
+        way: the whole scale vector is dropped together.
     """
     T = check_positive_int("T", T)
     check_positive_int("weight_bits", weight_bits)
     check_positive_int("activation_bits", activation_bits)
     check_choice("dropout", dropout, DROPOUT_DESIGNS)
     check_choice("read_unit", read_unit, ("column", "crossbar"))
+    check_choice("rng_draws", rng_draws, ("per_pass", "per_input_vector"))
     costs = costs or EnergyCosts()
     slices = weight_bits * activation_bits
     by_layer: dict[str, dict[str, float]] = {}
     for m in mapping.layers:
         reads = (m.column_reads if read_unit == "column" else m.crossbar_reads) * slices
         neurons = m.layer.out_positions * m.layer.out_channels
-        bits = dropout_module_count(dropout, m.layer) if T > 1 or dropout != "none" else 0
+        bits = dropout_module_count(dropout, m.layer)
+        if rng_draws == "per_input_vector" and dropout != "proposed":
+            bits *= m.layer.out_positions
         by_layer[m.layer.name] = {
             "memory_sense": T * reads * costs.memory_sense,
             "crossbar": T * reads * costs.crossbar,
@@ -405,3 +415,83 @@ TABLE_VIII: tuple[PublishedDesign, ...] = (
     PublishedDesign("K. Yang et al.", "[32]", "Domain wall-MTJ", "4-bit", 0.79),
     PublishedDesign("Proposed (Scale-Dropout)", "this paper", "SOT-MRAM", "1-bit", 0.18),
 )
+
+
+# ------------------------------------------------------------------ picture
+
+
+def crossbar_tiles(mapping: LayerMapping, rows_per_weight: int = 2) -> list[dict[str, int]]:
+    """Every crossbar of a layer mapping with the rows and columns it actually uses.
+
+    Each entry: ``group`` (kernel position for strategy 2, else 0), ``row_tile``,
+    ``column_tile``, ``used_rows``, ``used_columns``.
+    """
+    layer, size = mapping.layer, mapping.crossbar_size
+    if mapping.strategy == 1 or layer.kind == "linear":
+        groups, rows = 1, layer.kernel * layer.kernel * layer.in_channels * rows_per_weight
+    else:
+        groups, rows = layer.kernel * layer.kernel, layer.in_channels * rows_per_weight
+    row_tiles = mapping.row_tiles // groups
+    tiles = []
+    for g in range(groups):
+        for r in range(row_tiles):
+            for c in range(mapping.column_tiles):
+                tiles.append(
+                    {
+                        "group": g,
+                        "row_tile": r,
+                        "column_tile": c,
+                        "used_rows": min(size, rows - r * size),
+                        "used_columns": min(size, layer.out_channels - c * size),
+                    }
+                )
+    return tiles
+
+
+def mapping_figure(mapping: LayerMapping, rows_per_weight: int = 2) -> go.Figure:
+    """Draw the crossbars of one layer mapping: outlines, with the used cells filled."""
+    size = mapping.crossbar_size
+    gap = size * 0.15
+    fig = go.Figure()
+    tiles = crossbar_tiles(mapping, rows_per_weight)
+    per_group_cols = mapping.column_tiles
+    for t in tiles:
+        x0 = (t["group"] * per_group_cols + t["column_tile"]) * (size + gap)
+        y0 = -t["row_tile"] * (size + gap)
+        fig.add_shape(
+            type="rect",
+            x0=x0,
+            x1=x0 + size,
+            y0=y0 - size,
+            y1=y0,
+            line={"color": "#444"},
+            fillcolor="white",
+        )
+        fig.add_shape(
+            type="rect",
+            x0=x0,
+            x1=x0 + t["used_columns"],
+            y0=y0 - t["used_rows"],
+            y1=y0,
+            line={"width": 0},
+            fillcolor="#D55E00",
+            opacity=0.7,
+        )
+    layer = mapping.layer
+    fig.add_trace(
+        go.Scatter(
+            x=[0], y=[0], mode="markers", marker={"opacity": 0}, showlegend=False, hoverinfo="skip"
+        )
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(
+        title=(
+            f"{layer.name}: K={layer.kernel}, Cin={layer.in_channels}, Cout={layer.out_channels}"
+            f" -> strategy {mapping.strategy}: {mapping.crossbars} crossbars of {size}x{size}, "
+            f"{100 * mapping.utilisation:.1f}% of cells used"
+        ),
+        height=420,
+        title_font_size=13,
+    )
+    return fig

@@ -159,3 +159,30 @@ def test_binary_conv_hook_survives_direct_use():
     shapes = layer_shapes(model, (3, 4, 4))
     assert [s.out_positions for s in shapes] == [16, 1]
     assert torch.is_grad_enabled()
+
+
+def test_crossbar_tiles_account_for_every_weight_cell():
+    from scaledrop_lib.cim import crossbar_tiles, mapping_figure
+
+    layer = LayerShape("c", "conv", 3, 64, 300, 16, True)
+    for strategy in (1, 2):
+        mapping = map_layer(layer, strategy, 256)
+        tiles = crossbar_tiles(mapping)
+        assert len(tiles) == mapping.crossbars
+        used = sum(t["used_rows"] * t["used_columns"] for t in tiles)
+        assert used == layer.weights * 2
+        assert len(mapping_figure(mapping).layout.shapes) == 2 * mapping.crossbars
+
+
+def test_rng_draws_per_input_vector_multiply_only_per_neuron_designs():
+    mapping = map_model(lenet5(), (1, 28, 28))
+    for design in ("spindrop", "spatial_spindrop"):
+        per_pass = energy_per_image(mapping, 5, dropout=design).by_layer
+        per_vector = energy_per_image(mapping, 5, dropout=design, rng_draws="per_input_vector")
+        for m in mapping.layers:
+            name = m.layer.name
+            assert per_vector.by_layer[name]["rng"] == pytest.approx(
+                per_pass[name]["rng"] * m.layer.out_positions
+            )
+    proposed = energy_per_image(mapping, 5, rng_draws="per_input_vector")
+    assert proposed.by_component["rng"] == pytest.approx(5 * 5 * 3.80)  # 5 layers, 5 passes
