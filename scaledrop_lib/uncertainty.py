@@ -532,3 +532,19 @@ def plateau_T(Ts: list[int], values, tolerance: float) -> int:
     # the first index after the last value outside the band
     outside = np.nonzero(~within)[0]
     return int(Ts[outside[-1] + 1] if len(outside) else Ts[0])
+
+
+def mean_confidence_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper): Student-t confidence interval of the mean of a few numbers.
+
+    For results over a handful of seeds; needs at least two values.
+    """
+    from scipy.stats import t
+
+    level = _check_level(level)
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size < 2:
+        raise ValueError(f"values must hold at least 2 numbers, got {arr.size}")
+    mean = float(arr.mean())
+    half = float(t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return mean, mean - half, mean + half

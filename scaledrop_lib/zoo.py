@@ -22,6 +22,7 @@ from torch import nn
 
 from scaledrop_lib.data import load_digits_splits
 from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp
+from scaledrop_lib.mtj import attach_mtj
 from scaledrop_lib.scaledrop import apply_layerwise_p
 from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_checkpoint
 
@@ -29,6 +30,7 @@ CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "manifest.json"
 REBUILD_COMMAND = "python -m scaledrop_lib.zoo"
 ENSEMBLE_SIZE = 5
+VARIATION_SEEDS = 5
 
 ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
     "digits_cnn": digits_cnn,
@@ -50,6 +52,8 @@ class Recipe:
     notes: str = ""
     #: (small_p, large_p) for the layer-dependent rule of Sec. III-D, or None for one p
     layerwise_p: tuple[float, float] | None = None
+    #: train with masks from an MTJ chip at this variation level (Eq. 22; None: ideal bits)
+    mtj_level: float | None = None
 
     def build(self) -> nn.Module:
         """A freshly initialised model of this recipe."""
@@ -59,6 +63,8 @@ class Recipe:
         model = ARCHITECTURES[self.architecture](self.config)
         if self.layerwise_p is not None:
             apply_layerwise_p(model, *self.layerwise_p)
+        if self.mtj_level is not None:
+            attach_mtj(model, self.mtj_level, seed=self.seed)
         return model
 
 
@@ -85,6 +91,11 @@ def _digits_recipes() -> dict[str, Recipe]:
         "cnn_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spin", p=0.2)),
         "cnn_spatial_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spatial_spin", p=0.2)),
     }
+    for seed in range(VARIATION_SEEDS):  # Table III analogue (chapter 6)
+        recipes[f"cnn_var_ideal_{seed}"] = Recipe("digits_cnn", sd, seed=200 + seed)
+        recipes[f"cnn_var_aware_{seed}"] = Recipe(
+            "digits_cnn", sd, seed=200 + seed, mtj_level=1.0, notes="trained with 1x MTJ variation"
+        )
     for member in range(ENSEMBLE_SIZE):
         recipes[f"cnn_ensemble_{member}"] = Recipe(
             "digits_cnn", NetConfig(dropout="none"), seed=100 + member, notes="ensemble member"

@@ -283,3 +283,17 @@ def test_sweep_uses_nested_samples_and_reseeds():
     assert sweep.accuracy[1, 1] == accuracy(probs[:5].mean(0), y)
     assert sweep.entropy[1, 2] == pytest.approx(float(predictive_entropy(probs).mean()))
     assert sweep.accuracy.shape == (2, 3)
+
+
+def test_mean_confidence_interval_matches_scipy():
+    from scipy import stats
+
+    from scaledrop_lib.uncertainty import mean_confidence_interval
+
+    values = [0.97, 0.98, 0.975, 0.99, 0.985]
+    mean, lo, hi = mean_confidence_interval(values, 0.95)
+    ref = stats.t.interval(0.95, 4, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values))
+    assert (lo, hi) == pytest.approx(ref)
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_confidence_interval([1.0])
