@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -120,12 +121,17 @@ def mc_predict(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    method: str = "auto",
 ) -> torch.Tensor:
     """T stochastic forward passes with dropout on at inference: softmax samples (T, N, C).
 
     BatchNorm uses its running statistics (eval mode) while every dropout module samples
-    (Sec. IV-B). One pass at a time over the whole input (replicating the batch T times was
-    measured slower on CPU). The model's mode flags are restored afterwards.
+    (Sec. IV-B). The model's mode flags are restored afterwards.
+
+    Two engines give identical results for the same masks: the naive loop (one pass at a time
+    over the whole input; replicating the batch T times was measured slower on CPU), and the
+    prefix-shared engine of :mod:`scaledrop_lib.fastmc`, which computes each layer's binary
+    output once per distinct prefix of Scale-Dropout masks.
 
     Parameters
     ----------
@@ -140,12 +146,34 @@ def mc_predict(
     device : str or torch.device, optional
         Where to run (default: where the model's parameters are).
     progress : bool
-        Show a progress bar over the passes.
+        Show a progress bar over the passes (naive loop only).
+    method : {"auto", "naive", "prefix"}
+        ``"auto"`` (default) uses the prefix-shared engine when it can prove the model safe
+        and no ``batch_size`` is given, else the naive loop (with a warning if the model has
+        Scale-Dropout but parts the engine cannot handle). ``"prefix"`` asks for the engine and
+        warns when it falls back; ``"naive"`` always loops.
     """
+    from scaledrop_lib.fastmc import prefix_shared_predict, prefix_support
     from scaledrop_lib.progress import progress as progress_bar
+    from scaledrop_lib.scaledrop import ScaleDropout
 
     T = check_positive_int("T", T)
+    check_choice("method", method, ("auto", "naive", "prefix"))
+    use_prefix = False
+    if method != "naive":
+        reason = prefix_support(model)
+        if batch_size is not None:
+            reason = "batch_size splits the input (each chunk draws its own masks)"
+        has_scale_dropout = any(isinstance(m, ScaleDropout) for m in model.modules())
+        if not reason:
+            use_prefix = True
+        elif method == "prefix" or has_scale_dropout:
+            warnings.warn(
+                f"prefix-shared MC not used, running the naive loop: {reason}", stacklevel=2
+            )
     with _inference(model, sampling=True, device=device, batch_size=batch_size) as device:
+        if use_prefix:
+            return prefix_shared_predict(model, inputs.to(device), T)[0].cpu()
         samples = [
             _batched_softmax(model, inputs, batch_size, device)
             for _ in progress_bar(range(T), desc="MC passes", enabled=progress)

@@ -65,7 +65,15 @@ class ScaledBinaryUnit(nn.Module):
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
         """The unit's output; ``alpha`` overrides the layer's scale for this call (for demos)."""
-        z = self.layer.binary_output(x)
+        return self.from_binary_output(self.layer.binary_output(x), alpha)
+
+    def from_binary_output(
+        self, z: torch.Tensor, alpha: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The rest of :meth:`forward` given the binary layer's output ``z`` (BN and scale).
+
+        Splitting here lets :mod:`scaledrop_lib.fastmc` compute ``z`` once for many passes.
+        """
         if self.placement == "before_bn":
             return self.norm(self._scale(z, alpha))
         out = self._scale(self.norm(z), alpha)

@@ -1,0 +1,174 @@
+"""The prefix-shared MC engine returns exactly what the naive loop returns for the same masks."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.fastmc import (
+    expected_distinct_prefixes,
+    prefix_shared_predict,
+    prefix_support,
+)
+from scaledrop_lib.models import (
+    NetConfig,
+    ScaledBinaryUnit,
+    digits_cnn,
+    digits_mlp,
+    lenet5,
+    resnet20,
+)
+from scaledrop_lib.scaledrop import mc_mode, seed_dropout
+from scaledrop_lib.uncertainty import mc_predict
+
+
+def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and shifts, and alpha a spread.
+
+    With zero shifts and unit statistics a positive scale before a sign changes nothing, and
+    an equality test would pass vacuously.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                if m.affine:
+                    m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+            if isinstance(m, ScaledBinaryUnit) and m.shift is not None:
+                m.shift.copy_(torch.randn(m.shift.shape, generator=g) * 0.5)
+            if isinstance(m, (BinaryConv2d, BinaryLinear)):
+                m.alpha.copy_(torch.rand(m.alpha.shape, generator=g) * 2.5 + 0.2)
+    return model.eval()
+
+
+def naive_and_prefix(model, x, T, seed=0):
+    seed_dropout(model, seed)
+    naive = mc_predict(model, x, T, method="naive")
+    seed_dropout(model, seed)
+    with mc_mode(model), torch.inference_mode():
+        fast, stats = prefix_shared_predict(model, x, T)
+    return naive, fast, stats
+
+
+CASES = [
+    ("cnn unitary", lambda: digits_cnn(NetConfig(p=0.2)), (1, 8, 8)),
+    ("cnn average", lambda: digits_cnn(NetConfig(p=0.5, variant="average")), (1, 8, 8)),
+    ("cnn random", lambda: digits_cnn(NetConfig(p=0.3, variant="random")), (1, 8, 8)),
+    ("cnn before_bn", lambda: digits_cnn(NetConfig(p=0.2, placement="before_bn")), (1, 8, 8)),
+    ("mlp after_bn", lambda: digits_mlp(NetConfig(p=0.1, placement="after_bn")), (1, 8, 8)),
+    ("lenet5", lambda: lenet5(NetConfig(p=0.2)), (1, 28, 28)),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "shape"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("T", [1, 7, 20])
+def test_prefix_engine_equals_naive_loop(name, build, shape, T):
+    torch.manual_seed(0)
+    model = randomise(build())
+    x = torch.randn(16, *shape)
+    naive, fast, stats = naive_and_prefix(model, x, T)
+    assert fast.shape == naive.shape == (T, 16, 10)
+    assert torch.equal(fast.argmax(-1), naive.argmax(-1))
+    assert float((fast - naive).abs().max()) < 1e-5
+    assert stats.distinct_prefixes[0] == 1  # the first stochastic layer's input is shared
+    assert all(n <= T for n in stats.distinct_prefixes)
+
+
+def test_masks_really_change_the_outputs():
+    torch.manual_seed(0)
+    model = randomise(digits_cnn(NetConfig(p=0.5)))
+    x = torch.randn(32, 1, 8, 8)
+    naive, fast, _ = naive_and_prefix(model, x, 20)
+    distinct = {fast[t].numpy().tobytes() for t in range(20)}
+    assert len(distinct) > 1  # the equality above is not vacuous
+    assert float((naive - naive[0]).abs().max()) > 1e-3
+
+
+def test_shared_work_is_counted_and_reused():
+    torch.manual_seed(1)
+    model = randomise(digits_cnn(NetConfig(p=0.1)))
+    _, _, stats = naive_and_prefix(model, torch.randn(8, 1, 8, 8), 50)
+    # two stochastic layers: layer 1 computed once, layer 2 once per distinct first mask
+    assert stats.distinct_prefixes[0] == 1
+    assert stats.distinct_prefixes[1] <= 2
+    assert sum(stats.distinct_prefixes) < stats.naive_calls
+
+
+def test_mc_predict_auto_uses_the_engine_and_matches():
+    torch.manual_seed(2)
+    model = randomise(digits_cnn(NetConfig(p=0.3)))
+    x = torch.randn(10, 1, 8, 8)
+    seed_dropout(model, 5)
+    auto = mc_predict(model, x, 12)
+    seed_dropout(model, 5)
+    naive = mc_predict(model, x, 12, method="naive")
+    assert float((auto - naive).abs().max()) < 1e-5
+    assert not model.training
+
+
+DIGIT = (1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("build", "shape", "reason"),
+    [
+        (lambda: digits_cnn(NetConfig(p=0.2, granularity="element")), DIGIT, "element-wise"),
+        (lambda: digits_cnn(NetConfig(dropout="spin", p=0.2)), DIGIT, "not Scale-Dropout"),
+        (lambda: resnet20(NetConfig(p=0.2)), (3, 32, 32), "not an nn.Sequential"),
+        (lambda: digits_cnn(NetConfig(dropout="none")), DIGIT, "no layer-wise Scale-Dropout"),
+        (lambda: nn.Sequential(*digits_cnn(), nn.GELU()), DIGIT, "cannot prove"),
+    ],
+)
+def test_unsupported_models_are_named_and_fall_back_with_a_warning(build, shape, reason):
+    model = build()
+    assert reason in prefix_support(model)
+    x = torch.randn(2, *shape)
+    with pytest.raises(ValueError, match=reason):
+        prefix_shared_predict(model, x, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = mc_predict(model, x, 3, method="prefix")
+    assert out.shape[0] == 3
+    assert any("naive loop" in str(w.message) for w in caught)
+
+
+def test_no_warning_for_models_without_scale_dropout_on_auto():
+    model = digits_cnn(NetConfig(dropout="mc", p=0.2, precision="float"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mc_predict(model, torch.randn(3, 1, 8, 8), 2)
+
+
+def test_expected_distinct_prefixes_against_simulation():
+    p, T = [0.2, 0.2, 0.2], 20
+    expected = expected_distinct_prefixes(p, T)
+    assert expected[0] == 1.0
+    # layer 2: E = (1 - 0.8^T) + (1 - 0.2^T)
+    assert expected[1] == pytest.approx((1 - 0.8**T) + (1 - 0.2**T))
+    rng = np.random.default_rng(0)
+    sims = []
+    for _ in range(4000):
+        masks = rng.random((T, 3)) < 0.2
+        sims.append(len({tuple(row[:2]) for row in masks}))
+    assert np.mean(sims) == pytest.approx(expected[2], rel=0.02)
+
+
+def test_mask_prefix_tree_counts():
+    from scaledrop_lib.fastmc import mask_prefix_tree
+
+    drops = [[0, 0, 1], [0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]]
+    tree = mask_prefix_tree(drops)
+    assert tree.counts[0] == 5
+    assert tree.nodes_at_depth(1) == 2  # k, d
+    assert tree.nodes_at_depth(2) == 3  # k.k, k.d, d.k
+    assert tree.nodes_at_depth(3) == 4  # k.k.k, k.k.d, k.d.k, d.k.k
+    assert dict(zip(tree.ids, tree.counts, strict=True))["k.k.d"] == 2
+    children = [c for c, par in zip(tree.counts, tree.parents, strict=True) if par == "k.k"]
+    assert sum(children) == dict(zip(tree.ids, tree.counts, strict=True))["k.k"]
+    with pytest.raises(ValueError, match="every pass"):
+        mask_prefix_tree([[0, 1], [1]])
