@@ -104,6 +104,17 @@ def prefix_support(model: nn.Module) -> str:
     return _classify(model)[1]
 
 
+def unproven_modules(model: nn.Module) -> bool:
+    """True if the engine declines ``model`` because a module's behaviour is unknown to it.
+
+    The other reasons (element-wise masks, other dropout types, residual blocks, no
+    Scale-Dropout) are known limitations of the engine, for which the naive loop is simply the
+    right tool; an unknown module deserves a warning.
+    """
+    reason = _classify(model)[1]
+    return reason.startswith("module") and "cannot prove" in reason
+
+
 @dataclass
 class PrefixStats:
     """What one prefix-shared run computed: binary-layer calls per stochastic layer."""

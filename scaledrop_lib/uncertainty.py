@@ -149,13 +149,13 @@ def mc_predict(
         Show a progress bar over the passes (naive loop only).
     method : {"auto", "naive", "prefix"}
         ``"auto"`` (default) uses the prefix-shared engine when it can prove the model safe
-        and no ``batch_size`` is given, else the naive loop (with a warning if the model has
-        Scale-Dropout but parts the engine cannot handle). ``"prefix"`` asks for the engine and
-        warns when it falls back; ``"naive"`` always loops.
+        and no ``batch_size`` is given, else the naive loop, warning only if a module is
+        unknown to the engine (element-wise masks, other dropout and residual nets are known
+        cases that simply need the loop). ``"prefix"`` asks for the engine and warns whenever
+        it falls back; ``"naive"`` always loops.
     """
-    from scaledrop_lib.fastmc import prefix_shared_predict, prefix_support
+    from scaledrop_lib.fastmc import prefix_shared_predict, prefix_support, unproven_modules
     from scaledrop_lib.progress import progress as progress_bar
-    from scaledrop_lib.scaledrop import ScaleDropout
 
     T = check_positive_int("T", T)
     check_choice("method", method, ("auto", "naive", "prefix"))
@@ -164,10 +164,9 @@ def mc_predict(
         reason = prefix_support(model)
         if batch_size is not None:
             reason = "batch_size splits the input (each chunk draws its own masks)"
-        has_scale_dropout = any(isinstance(m, ScaleDropout) for m in model.modules())
         if not reason:
             use_prefix = True
-        elif method == "prefix" or has_scale_dropout:
+        elif method == "prefix" or unproven_modules(model):
             warnings.warn(
                 f"prefix-shared MC not used, running the naive loop: {reason}", stacklevel=2
             )

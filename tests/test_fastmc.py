@@ -172,3 +172,13 @@ def test_mask_prefix_tree_counts():
     assert sum(children) == dict(zip(tree.ids, tree.counts, strict=True))["k.k"]
     with pytest.raises(ValueError, match="every pass"):
         mask_prefix_tree([[0, 1], [1]])
+
+
+def test_auto_warns_only_for_unknown_modules():
+    known = digits_cnn(NetConfig(p=0.2, granularity="element"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mc_predict(known, torch.randn(2, 1, 8, 8), 2)  # element-wise: the loop, silently
+    unknown = nn.Sequential(*digits_cnn(), nn.GELU())
+    with pytest.warns(UserWarning, match="cannot prove GELU"):
+        mc_predict(unknown, torch.randn(2, 1, 8, 8), 2)
