@@ -449,40 +449,52 @@ def crossbar_tiles(mapping: LayerMapping, rows_per_weight: int = 2) -> list[dict
 
 
 def mapping_figure(mapping: LayerMapping, rows_per_weight: int = 2) -> go.Figure:
-    """Draw the crossbars of one layer mapping: outlines, with the used cells filled."""
+    """Draw the crossbars of one layer mapping: outlines, with the used cells filled.
+
+    Two traces whatever the layer (all outlines, all used areas), so figures for different
+    layers or crossbar sizes can share a static plotly slider.
+    """
     size = mapping.crossbar_size
     gap = size * 0.15
-    fig = go.Figure()
-    tiles = crossbar_tiles(mapping, rows_per_weight)
-    per_group_cols = mapping.column_tiles
-    for t in tiles:
-        x0 = (t["group"] * per_group_cols + t["column_tile"]) * (size + gap)
+    outline_x: list[float | None] = []
+    outline_y: list[float | None] = []
+    used_x: list[float | None] = []
+    used_y: list[float | None] = []
+    for t in crossbar_tiles(mapping, rows_per_weight):
+        x0 = (t["group"] * mapping.column_tiles + t["column_tile"]) * (size + gap)
         y0 = -t["row_tile"] * (size + gap)
-        fig.add_shape(
-            type="rect",
-            x0=x0,
-            x1=x0 + size,
-            y0=y0 - size,
-            y1=y0,
-            line={"color": "#444"},
-            fillcolor="white",
-        )
-        fig.add_shape(
-            type="rect",
-            x0=x0,
-            x1=x0 + t["used_columns"],
-            y0=y0 - t["used_rows"],
-            y1=y0,
-            line={"width": 0},
-            fillcolor="#D55E00",
-            opacity=0.7,
-        )
-    layer = mapping.layer
+        for xs, ys, width, height in (
+            (outline_x, outline_y, size, size),
+            (used_x, used_y, t["used_columns"], t["used_rows"]),
+        ):
+            xs += [x0, x0 + width, x0 + width, x0, x0, None]
+            ys += [y0, y0, y0 - height, y0 - height, y0, None]
+    fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=[0], y=[0], mode="markers", marker={"opacity": 0}, showlegend=False, hoverinfo="skip"
+            x=outline_x,
+            y=outline_y,
+            mode="lines",
+            fill="toself",
+            fillcolor="white",
+            line={"color": "#444"},
+            name="crossbar",
+            hoverinfo="skip",
         )
     )
+    fig.add_trace(
+        go.Scatter(
+            x=used_x,
+            y=used_y,
+            mode="lines",
+            fill="toself",
+            fillcolor="rgba(213, 94, 0, 0.7)",
+            line={"width": 0},
+            name="cells in use",
+            hoverinfo="skip",
+        )
+    )
+    layer = mapping.layer
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
     fig.update_layout(
