@@ -9,7 +9,9 @@ For each model, T and p it prints time(MC) / time(one deterministic pass) for
   naive    T plain forward passes (the loop in mc_predict),
   batched  one forward pass on the batch replicated T times,
   prefix   the prefix-shared engine (scaledrop_lib.fastmc), mean over seeded mask draws,
-the analytic expectation for the prefix engine (layer FLOPs x expected distinct prefixes), and
+the analytic expectation for the prefix engine (each layer's FLOPs x the expected number of
+distinct mask prefixes it runs for, see ``stage_flops``), the same expectation weighting each
+layer by its measured time instead of its FLOPs ("timed"), and
 the peak extra resident memory of each method (MB, sampled every millisecond).
 """
 
@@ -64,32 +66,45 @@ def timed(fn, repeats: int = 1) -> tuple[float, float]:
     return best, memory
 
 
-def layer_flops(model: nn.Sequential, x: torch.Tensor) -> list[tuple[bool, float]]:
-    """(is stochastic, multiply-accumulates) of every conv/linear layer, in order."""
-    records = []
+def stage_flops(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, float, float]]:
+    """(kind, flops before the scale, flops after it) of every top-level module, in order.
 
-    def hook_for(layer, stochastic):
-        def hook(_m, _i, out):
-            if isinstance(layer, (nn.Conv2d, BinaryConv2d)):
-                k = (
-                    layer.kernel_size
-                    if isinstance(layer.kernel_size, int)
-                    else layer.kernel_size[0]
-                )
-                macs = out.numel() * layer.in_channels * k * k
+    kind is "stochastic" for a Scale-Dropout unit (its binary conv runs once per prefix of
+    the earlier masks, its BatchNorm/scale/shift once per prefix including its own mask) and
+    "plain" otherwise. FLOPs: 2 per multiply-accumulate of a conv/linear layer, 2 per element
+    for BatchNorm, 1 per element for the scale, the shift and each activation, and one per
+    pooled input element.
+    """
+    records: list[tuple[str, float, float]] = []
+
+    def hook_for(module):
+        def hook(_m, inputs, out):
+            n_out = float(out.numel())
+            if isinstance(module, ScaledBinaryUnit):
+                layer = module.layer
+                if isinstance(layer, BinaryConv2d):
+                    conv = 2 * n_out * layer.in_channels * layer.kernel_size**2
+                else:
+                    conv = 2 * n_out * layer.in_features
+                kind = "stochastic" if layer.scale_dropout is not None else "plain"
+                records.append((kind, conv, 4 * n_out))  # BN (2), scale (1), shift (1)
+            elif isinstance(module, nn.Conv2d):
+                k = module.kernel_size[0]
+                records.append(("plain", 2 * n_out * module.in_channels * k * k, 0.0))
+            elif isinstance(module, nn.Linear):
+                records.append(("plain", 2 * n_out * module.in_features, 0.0))
+            elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                records.append(("plain", 2 * n_out, 0.0))
+            elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+                records.append(("plain", float(inputs[0].numel()), 0.0))
+            elif isinstance(module, (nn.Hardtanh, nn.ReLU)):
+                records.append(("plain", n_out, 0.0))
             else:
-                macs = out.numel() * layer.in_features
-            records.append((stochastic, float(macs)))
+                records.append(("plain", 0.0, 0.0))
 
         return hook
 
-    hooks = []
-    for module in model:
-        if isinstance(module, ScaledBinaryUnit):
-            stochastic = module.layer.scale_dropout is not None
-            hooks.append(module.register_forward_hook(hook_for(module.layer, stochastic)))
-        elif isinstance(module, (nn.Conv2d, nn.Linear, BinaryConv2d, BinaryLinear)):
-            hooks.append(module.register_forward_hook(hook_for(module, False)))
+    hooks = [module.register_forward_hook(hook_for(module)) for module in model]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -97,16 +112,57 @@ def layer_flops(model: nn.Sequential, x: torch.Tensor) -> list[tuple[bool, float
     return records
 
 
-def analytic_ratio(flops: list[tuple[bool, float]], p: float, T: int) -> float:
-    """Expected prefix-engine cost / one pass, counting conv/linear MACs only."""
-    n_stochastic = sum(s for s, _ in flops)
-    # entry k: distinct prefixes of the first k masks (k = 0 .. n_stochastic)
+def analytic_ratio(stages: list[tuple[str, float, float]], p: float, T: int) -> float:
+    """Expected prefix-engine FLOPs / FLOPs of one deterministic pass."""
+    n_stochastic = sum(kind == "stochastic" for kind, _, _ in stages)
+    # entry k: expected distinct prefixes of the first k masks (k = 0 .. n_stochastic)
     distinct = expected_distinct_prefixes([p] * (n_stochastic + 1), T)
     total, seen = 0.0, 0
-    for stochastic, macs in flops:
-        total += macs * distinct[seen]
-        seen += stochastic
-    return total / sum(m for _, m in flops)
+    for kind, before, after in stages:
+        if kind == "stochastic":
+            total += before * distinct[seen] + after * distinct[seen + 1]
+            seen += 1
+        else:
+            total += (before + after) * distinct[seen]
+    return total / sum(before + after for _, before, after in stages)
+
+
+def stage_times(model: nn.Sequential, x: torch.Tensor, repeats: int = 3) -> list[float]:
+    """Wall time of every top-level module in one deterministic pass (best of ``repeats``)."""
+    best = [float("inf")] * len(model)
+    starts = [0.0] * len(model)
+    hooks = []
+    for i, module in enumerate(model):
+        hooks.append(
+            module.register_forward_pre_hook(
+                lambda _m, _inp, i=i: starts.__setitem__(i, time.perf_counter())
+            )
+        )
+        hooks.append(
+            module.register_forward_hook(
+                lambda _m, _inp, _out, i=i: best.__setitem__(
+                    i, min(best[i], time.perf_counter() - starts[i])
+                )
+            )
+        )
+    with torch.no_grad():
+        for _ in range(repeats):
+            model(x)
+    for h in hooks:
+        h.remove()
+    return best
+
+
+def timed_expectation(stages, times: list[float], p: float, T: int) -> float:
+    """Like :func:`analytic_ratio`, weighting each stage by its measured time, not its FLOPs
+    (a stochastic unit's whole time is counted once per prefix of the earlier masks)."""
+    n_stochastic = sum(kind == "stochastic" for kind, _, _ in stages)
+    distinct = expected_distinct_prefixes([p] * (n_stochastic + 1), T)
+    total, seen = 0.0, 0
+    for (kind, _, _), t in zip(stages, times, strict=True):
+        total += t * distinct[seen]
+        seen += kind == "stochastic"
+    return total / sum(times)
 
 
 def randomise(model: nn.Module) -> nn.Module:
@@ -122,16 +178,17 @@ def randomise(model: nn.Module) -> nn.Module:
 
 
 def run(name: str, model: nn.Sequential, x: torch.Tensor, Ts, ps, seeds: int) -> None:
-    flops = layer_flops(model, x)
+    flops = stage_flops(model, x)
     with mc_mode(model), torch.inference_mode():
         model(x)  # warm up
         with mc_mode(model, enabled=False):
             det, _ = timed(lambda: model(x), repeats=3)
+            times = stage_times(model, x)
         print(f"\n{name}: batch {x.shape[0]}, one deterministic pass {det * 1e3:.1f} ms")
         print(
             f"{'T':>4s} {'p':>5s} {'naive':>7s} {'batched':>8s} {'prefix':>7s} "
-            f"{'(sd)':>6s} {'analytic':>9s} | peak MB: {'naive':>6s} {'batched':>8s} "
-            f"{'prefix':>7s}"
+            f"{'(sd)':>6s} {'analytic':>9s} {'timed':>6s} | peak MB: {'naive':>6s} "
+            f"{'batched':>8s} {'prefix':>7s}"
         )
         for T in Ts:
             naive, naive_mem = timed(lambda T=T: [model(x) for _ in range(T)])
@@ -149,7 +206,8 @@ def run(name: str, model: nn.Sequential, x: torch.Tensor, Ts, ps, seeds: int) ->
                 print(
                     f"{T:4d} {p:5.2f} {naive / det:7.2f} {batched / det:8.2f} "
                     f"{statistics.mean(ratios):7.2f} {sd:6.2f} "
-                    f"{analytic_ratio(flops, p, T):9.2f} | {naive_mem:15.0f} "
+                    f"{analytic_ratio(flops, p, T):9.2f} "
+                    f"{timed_expectation(flops, times, p, T):6.2f} | {naive_mem:15.0f} "
                     f"{batched_mem:8.0f} {mem:7.0f}"
                 )
 
