@@ -1,13 +1,17 @@
 """Monte-Carlo inference and the uncertainty / calibration / OOD metrics of the book.
 
 Shapes: MC samples of softmax probabilities are (T, N, C): T passes, N inputs, C classes.
-Metrics on a single prediction per input take (N, C) (e.g. the predictive mean).
+Metrics on a single prediction per input take (N, C) (e.g. the predictive mean, Eq. 18).
+Every function here is pure (no model, no random numbers) except :func:`mc_predict`,
+:func:`deterministic_predict`, :func:`ensemble_predict`, :func:`mc_summary` and
+:func:`sweep_T`, which run a model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,58 +21,91 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_choice, check_positive_int, check_tensor_dims
+from scaledrop_lib._checks import (
+    check_choice,
+    check_positive_int,
+    check_probability,
+    check_tensor_dims,
+)
 
+#: Interpolation methods of :func:`percentile_ci` and :func:`ood_rule` (numpy's / torch's names).
 INTERPOLATIONS = ("linear", "lower", "higher", "nearest", "midpoint")
 _PROB_TOL = 1e-6
+# torch.quantile refuses inputs above 2**24 elements in the torch versions pyproject allows
+# (pytorch issue 64947); larger sample tensors are processed in chunks of inputs.
+_QUANTILE_MAX_ELEMENTS = 2**24
 
 
 # ------------------------------------------------------------------ validation
 
 
 def _check_probs(name: str, probs: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Raise unless ``probs`` is a non-empty float tensor of ``ndim`` dims with values in [0, 1]."""
     check_tensor_dims(name, probs, ndim)
     if not torch.is_floating_point(probs):
         raise TypeError(f"{name} must be a floating-point tensor, got {probs.dtype}")
     if probs.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"{name} must not be empty, got shape {tuple(probs.shape)}")
     if not bool(torch.isfinite(probs).all()):
-        raise ValueError(f"{name} must be finite")
-    if float(probs.min()) < -_PROB_TOL or float(probs.max()) > 1 + _PROB_TOL:
-        raise ValueError(f"{name} must hold probabilities in [0, 1]")
+        raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+    low, high = float(probs.min()), float(probs.max())
+    if low < -_PROB_TOL or high > 1 + _PROB_TOL:
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got values in [{low}, {high}]")
     return probs
 
 
-def _check_labels(labels: torch.Tensor, n: int) -> torch.Tensor:
+def _check_labels(labels: torch.Tensor, probs_mean: torch.Tensor) -> torch.Tensor:
+    """Labels as int64 on the device of ``probs_mean``: 1-D, one per row, each in [0, C)."""
     labels = torch.as_tensor(labels)
     check_tensor_dims("labels", labels, 1)
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    n, n_classes = probs_mean.shape
     if labels.shape[0] != n:
         raise ValueError(f"labels must have {n} entries (one per input), got {labels.shape[0]}")
-    return labels.long()
+    if bool(((labels < 0) | (labels >= n_classes)).any()):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}] (C = {n_classes} classes)")
+    return labels.long().to(probs_mean.device)
 
 
 def _check_level(level: float) -> float:
-    if not 0.0 < float(level) < 1.0:
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(f"level must be a real number in (0, 1), got {type(level).__name__}")
+    if not 0.0 < float(level) < 1.0:  # also rejects NaN
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
     return float(level)
+
+
+def _quantile_over_T(probs: torch.Tensor, qs: list[float], interpolation: str) -> torch.Tensor:
+    """Quantiles ``qs`` (in [0, 1]) of the T samples of every (input, class): (len(qs), N, C)."""
+    q = torch.tensor(qs, dtype=probs.dtype, device=probs.device)
+    T, N, C = probs.shape
+    chunk = max(1, _QUANTILE_MAX_ELEMENTS // (T * C))  # inputs per torch.quantile call
+    parts = [
+        torch.quantile(probs[:, i : i + chunk], q, dim=0, interpolation=interpolation)
+        for i in range(0, N, chunk)
+    ]
+    return torch.cat(parts, dim=1)
 
 
 # ------------------------------------------------------------------ inference
 
 
 def _set_sampling(model: nn.Module, enabled: bool) -> list[tuple[nn.Module, str, bool]]:
-    """Switch every dropout module of ``model`` to sampling; return what to restore."""
-    from scaledrop_lib.scaledrop import StochasticModule
+    """Switch every dropout module of ``model`` to sampling (or not); return what to restore.
 
+    The library's dropout modules (:class:`scaledrop_lib.scaledrop.StochasticModule`), and any
+    other module with a boolean ``mc`` switch, sample when ``mc`` is on; plain torch dropout
+    samples only in train mode. Saving each flag (rather than calling
+    :func:`scaledrop_lib.scaledrop.set_mc_mode` twice) gives back exactly the previous state,
+    also an ``mc`` that a caller had switched on.
+    """
     saved: list[tuple[nn.Module, str, bool]] = []
     for module in model.modules():
-        if isinstance(module, StochasticModule):
+        if isinstance(getattr(module, "mc", None), bool):
             saved.append((module, "mc", module.mc))
             module.mc = enabled
         elif isinstance(module, nn.modules.dropout._DropoutNd):
-            # plain torch dropout samples only in train mode
             saved.append((module, "training", module.training))
             module.training = enabled
     return saved
@@ -92,7 +129,9 @@ def _inference(
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else "cpu"
-    was_training = model.training
+    # every module's own flag: model.train(flag) would overwrite a mixed state (e.g. a
+    # BatchNorm frozen in eval mode inside a model that trains)
+    training = [(module, module.training) for module in model.modules()]
     model.eval()
     saved = _set_sampling(model, sampling)
     try:
@@ -100,7 +139,16 @@ def _inference(
             yield device
     finally:
         _restore(saved)
-        model.train(was_training)
+        for module, flag in training:
+            module.training = flag
+
+
+def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.dim() == 0 or inputs.shape[0] == 0:
+        raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
+    return inputs
 
 
 def _batched_softmax(model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device):
@@ -153,11 +201,26 @@ def mc_predict(
         unknown to the engine (element-wise masks, other dropout and residual nets are known
         cases that simply need the loop). ``"prefix"`` asks for the engine and warns whenever
         it falls back; ``"naive"`` always loops.
+
+    Returns
+    -------
+    torch.Tensor
+        Softmax probabilities (T, N, C), on the CPU.
+
+    Notes
+    -----
+    Sampling modules: every module with a boolean ``mc`` switch (the library's dropout
+    modules) gets ``mc = True``, and plain ``torch.nn`` dropout modules (``Dropout``,
+    ``Dropout2d``, ...) alone are put in train mode. Every flag is restored afterwards, also
+    when a pass raises. Randomness comes from the modules' own generators (see
+    :func:`scaledrop_lib.scaledrop.seed_dropout`); plain torch dropout draws from torch's
+    global generator, which this function neither seeds nor touches otherwise.
     """
     from scaledrop_lib.fastmc import prefix_shared_predict, prefix_support, unproven_modules
     from scaledrop_lib.progress import progress as progress_bar
 
     T = check_positive_int("T", T)
+    _check_inputs(inputs)
     check_choice("method", method, ("auto", "naive", "prefix"))
     use_prefix = False
     if method != "naive":
@@ -183,7 +246,12 @@ def mc_predict(
 def deterministic_predict(
     model: nn.Module, inputs: torch.Tensor, *, batch_size: int | None = None, device=None
 ) -> torch.Tensor:
-    """One pass with every dropout module off (point estimate): softmax (N, C)."""
+    """One pass with every dropout module off (the point estimate): softmax (N, C), on the CPU.
+
+    The whole model is in eval mode and every ``mc`` switch is off for the call; all flags are
+    restored afterwards. ``batch_size`` and ``device`` are as in :func:`mc_predict`.
+    """
+    _check_inputs(inputs)
     with _inference(model, sampling=False, device=device, batch_size=batch_size) as device:
         return _batched_softmax(model, inputs, batch_size, device)
 
@@ -199,20 +267,59 @@ def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Ten
 
 
 def predictive_mean(probs: torch.Tensor) -> torch.Tensor:
-    """Eq. 18: mean of the T samples, (N, C)."""
+    """Eq. 18: the mean of the T softmax samples, the MC prediction.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C) of softmax probabilities.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, C).
+    """
     return _check_probs("probs", probs, 3).mean(dim=0)
 
 
 def predictive_variance(probs: torch.Tensor) -> torch.Tensor:
-    """Eq. 19: variance of the T samples, dividing by T (not T - 1), (N, C)."""
+    """Eq. 19: the variance of the T samples per input and class, dividing by T.
+
+    The paper's estimator is the population variance (divide by T), not the unbiased one
+    (T - 1) that ``torch.var`` uses by default; at T = 20 they differ by 5 %.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+
+    Returns
+    -------
+    torch.Tensor
+        (N, C); zero when T = 1.
+    """
     return _check_probs("probs", probs, 3).var(dim=0, correction=0)
 
 
 def normal_ci(probs: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 20: mean -/+ Q * sigma / sqrt(T), Q the standard-normal quantile (1.96 at 95%).
+    """Eq. 20: mean -/+ Q * sigma / sqrt(T), Q the standard-normal quantile (1.96 at 95 %).
 
-    A confidence interval of the *mean* prediction: it shrinks as 1/sqrt(T). sigma is the
-    square root of Eq. 19. Returns (lower, upper), each (N, C).
+    This is a confidence interval of the *mean* prediction (Eq. 18), not of a single pass: it
+    shrinks as 1/sqrt(T), whereas the spread of the samples (Eq. 21, :func:`percentile_ci`)
+    does not. The two answer different questions and need not agree.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+    level : float
+        Coverage in (0, 1); Q = ``scipy.stats.norm.ppf(0.5 + level / 2)``.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Lower and upper bounds, each (N, C). sigma is the square root of Eq. 19 (divide by
+        T); the bounds are not clipped to [0, 1].
     """
     from scipy.stats import norm
 
@@ -226,16 +333,30 @@ def normal_ci(probs: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, t
 def percentile_ci(
     probs: torch.Tensor, level: float = 0.95, interpolation: str = "linear"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 21: the (100-k)/2 and (100+k)/2 percentiles of the T samples, each (N, C).
+    """Eq. 21: the (100 - k)/2-th and (100 + k)/2-th percentiles of the T samples, k = 100 * level.
 
-    The spread of the *samples* (does not shrink with T). ``interpolation`` is numpy's /
-    torch's quantile method; at T = 20 "linear" and "lower" differ.
+    The spread of the *samples* themselves (it does not shrink as T grows).
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+    level : float
+        Coverage in (0, 1), e.g. 0.95 for the 2.5th and 97.5th percentiles.
+    interpolation : {"linear", "lower", "higher", "nearest", "midpoint"}
+        How a percentile between two order statistics is read, as ``torch.quantile``'s
+        ``interpolation`` and numpy's ``method`` (same definitions). The paper does not say;
+        at T = 20 "linear" and "lower" differ.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Lower and upper bounds, each (N, C).
     """
     level = _check_level(level)
     _check_probs("probs", probs, 3)
     check_choice("interpolation", interpolation, INTERPOLATIONS)
-    qs = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=probs.dtype)
-    bounds = torch.quantile(probs, qs, dim=0, interpolation=interpolation)
+    bounds = _quantile_over_T(probs, [(1 - level) / 2, (1 + level) / 2], interpolation)
     return bounds[0], bounds[1]
 
 
@@ -243,24 +364,60 @@ def percentile_ci(
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
-    # 0 * log 0 = 0
+    # 0 * log 0 = 0: the where keeps log's -inf (and its NaN product) out of the sum
     return -(torch.where(p > 0, p * torch.log(p.clamp_min(1e-300)), torch.zeros_like(p))).sum(-1)
 
 
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) of the predictive mean, per input (N,): total uncertainty."""
+    """Entropy (nats) of the predictive mean (Eq. 18), per input: the total uncertainty.
+
+    H[p_bar] = -sum_c p_bar_c log p_bar_c, with 0 log 0 = 0; between 0 (one-hot) and log C
+    (uniform).
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+
+    Returns
+    -------
+    torch.Tensor
+        (N,).
+    """
     return _entropy(predictive_mean(probs))
 
 
 def expected_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Mean over the T passes of each pass's entropy (nats), (N,): the aleatoric part."""
+    """Mean over the T passes of each pass's entropy (nats), per input: the aleatoric part.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+
+    Returns
+    -------
+    torch.Tensor
+        (N,).
+    """
     return _entropy(_check_probs("probs", probs, 3)).mean(dim=0)
 
 
 def mutual_information(probs: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy - expected entropy (nats), (N,): the epistemic part.
+    """Predictive entropy minus expected entropy (nats), per input: the epistemic part.
 
-    Never negative in exact arithmetic (Jensen); rounding negatives are clamped to 0.
+    Zero when all T passes agree; never negative in exact arithmetic (Jensen's inequality),
+    so the tiny negatives that rounding leaves are clamped to 0.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+
+    Returns
+    -------
+    torch.Tensor
+        (N,).
     """
     return (predictive_entropy(probs) - expected_entropy(probs)).clamp_min(0.0)
 
@@ -269,31 +426,65 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
 
 
 def accuracy(probs_mean: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of inputs whose most probable class is the label."""
+    """Fraction of inputs whose most probable class (first one on ties) is the label.
+
+    Parameters
+    ----------
+    probs_mean : torch.Tensor
+        One prediction per input (N, C), e.g. :func:`predictive_mean`.
+    labels : torch.Tensor
+        Integer class indices (N,).
+    """
     _check_probs("probs_mean", probs_mean, 2)
-    labels = _check_labels(labels, probs_mean.shape[0])
+    labels = _check_labels(labels, probs_mean)
     return float((probs_mean.argmax(dim=1) == labels).float().mean())
 
 
 def negative_log_likelihood(probs_mean: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over inputs of -log p(label) (probabilities clamped at 1e-12)."""
+    """Mean over inputs of -log p(label), in nats.
+
+    The probability of the label is clamped at 1e-12 so a confident mistake costs
+    -log(1e-12) ~ 27.6 instead of infinity.
+
+    Parameters
+    ----------
+    probs_mean : torch.Tensor
+        One prediction per input (N, C).
+    labels : torch.Tensor
+        Integer class indices (N,).
+    """
     _check_probs("probs_mean", probs_mean, 2)
-    labels = _check_labels(labels, probs_mean.shape[0])
+    labels = _check_labels(labels, probs_mean)
     picked = probs_mean.gather(1, labels[:, None]).squeeze(1)
     return float(-torch.log(picked.clamp_min(1e-12)).mean())
 
 
 def brier_score(probs_mean: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over inputs of sum_c (p_c - onehot_c)^2: the multi-class Brier score, in [0, 2]."""
+    """Multi-class Brier score: mean over inputs of sum_c (p_c - onehot_c)^2, in [0, 2].
+
+    This is the sum over all C classes (Brier's original definition). For two classes it is
+    twice scikit-learn's ``brier_score_loss``, which scores only the positive class.
+
+    Parameters
+    ----------
+    probs_mean : torch.Tensor
+        One prediction per input (N, C).
+    labels : torch.Tensor
+        Integer class indices (N,).
+    """
     _check_probs("probs_mean", probs_mean, 2)
-    labels = _check_labels(labels, probs_mean.shape[0])
+    labels = _check_labels(labels, probs_mean)
     onehot = torch.nn.functional.one_hot(labels, probs_mean.shape[1]).to(probs_mean.dtype)
     return float(((probs_mean - onehot) ** 2).sum(dim=1).mean())
 
 
 @dataclass(frozen=True)
 class ReliabilityBins:
-    """Per-bin statistics of a reliability diagram (NaN accuracy/confidence in empty bins)."""
+    """Per-bin statistics of a reliability diagram.
+
+    ``edges`` (n_bins + 1,) are i / n_bins; the other arrays are (n_bins,). ``accuracy`` and
+    ``confidence`` are NaN in empty bins (``counts == 0``).
+    """
 
     edges: np.ndarray
     centers: np.ndarray
@@ -307,15 +498,31 @@ def reliability_diagram_data(
 ) -> ReliabilityBins:
     """Bin inputs by confidence (max probability) into ``n_bins`` equal-width bins on [0, 1].
 
-    Bins are (lo, hi]; a confidence of exactly 0 goes to the first bin.
+    Bin b is (b / n_bins, (b + 1) / n_bins]; a confidence of exactly 0 goes to the first bin
+    (and one rounded a hair above 1 to the last). In each bin: the accuracy (argmax ==
+    label), the mean confidence and the number of inputs.
+
+    Parameters
+    ----------
+    probs_mean : torch.Tensor
+        One prediction per input (N, C).
+    labels : torch.Tensor
+        Integer class indices (N,).
+    n_bins : int
+        Number of bins (>= 1); 15 is the common default.
+
+    Returns
+    -------
+    ReliabilityBins
     """
     n_bins = check_positive_int("n_bins", n_bins)
     _check_probs("probs_mean", probs_mean, 2)
-    labels = _check_labels(labels, probs_mean.shape[0])
-    confidence, predicted = probs_mean.max(dim=1)
-    correct = (predicted == labels).double().numpy()
-    conf = confidence.double().numpy()
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    labels = _check_labels(labels, probs_mean)
+    confidence, predicted = probs_mean.detach().max(dim=1)
+    correct = (predicted == labels).double().cpu().numpy()
+    conf = confidence.double().cpu().numpy()
+    # i / n_bins is the correctly rounded edge; np.linspace's i * (1 / n) can be one ulp off
+    edges = np.arange(n_bins + 1) / n_bins
     index = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
     counts = np.bincount(index, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -327,7 +534,26 @@ def reliability_diagram_data(
 def expected_calibration_error(
     probs_mean: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
 ) -> float:
-    """ECE = sum_b |B_b| / N * |accuracy_b - confidence_b| over 15 equal-width bins by default."""
+    """Expected calibration error: ECE = sum_b |B_b| / N * |accuracy_b - confidence_b|.
+
+    The paper reports ECE without its binning; we use ``n_bins`` equal-width confidence bins
+    (b / n_bins, (b + 1) / n_bins], confidence 0 in the first bin, as in
+    :func:`reliability_diagram_data`. Empty bins contribute nothing.
+
+    Parameters
+    ----------
+    probs_mean : torch.Tensor
+        One prediction per input (N, C).
+    labels : torch.Tensor
+        Integer class indices (N,).
+    n_bins : int
+        Number of bins (>= 1), default 15.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     bins = reliability_diagram_data(probs_mean, labels, n_bins)
     filled = bins.counts > 0
     gaps = np.abs(bins.accuracy[filled] - bins.confidence[filled])
@@ -337,7 +563,24 @@ def expected_calibration_error(
 def reliability_diagram(
     probs_by_method: dict[str, torch.Tensor], labels: torch.Tensor, n_bins: int = 15
 ) -> go.Figure:
-    """Accuracy against confidence per method, with the diagonal of perfect calibration."""
+    """Accuracy against mean confidence per bin, one line per method, and the diagonal.
+
+    Parameters
+    ----------
+    probs_by_method : dict of str to torch.Tensor
+        Method name -> one prediction per input (N, C). Names in
+        :data:`scaledrop_lib.plotting.METHOD_COLORS` get their fixed colour.
+    labels : torch.Tensor
+        Integer class indices (N,), shared by all methods.
+    n_bins : int
+        Number of equal-width confidence bins (as :func:`expected_calibration_error`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The diagonal of perfect calibration first, then one trace per method (empty bins
+        left out), its ECE in the legend.
+    """
     from scaledrop_lib.plotting import METHOD_COLORS
 
     if not probs_by_method:
@@ -389,21 +632,44 @@ def auroc(scores_in, scores_out) -> float:
     """Area under the ROC curve for telling OOD (positive) from in-distribution inputs.
 
     Higher score = more OOD. Computed as the Mann-Whitney U statistic with ties counted
-    half: P(score_out > score_in) + 0.5 P(equal).
+    half: P(score_out > score_in) + 0.5 P(score_out = score_in), which equals the
+    trapezoidal area under the ROC curve (scikit-learn's ``roc_auc_score``).
+
+    Parameters
+    ----------
+    scores_in, scores_out : array-like or torch.Tensor
+        Scores of the in-distribution and OOD inputs (any shape, flattened), finite.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.5 for indistinguishable scores.
     """
-    s_in, s_out = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
     from scipy.stats import rankdata
 
-    ranks = rankdata(np.concatenate([s_in, s_out]))  # average ranks for ties
+    s_in, s_out = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
+    ranks = rankdata(np.concatenate([s_in, s_out]))  # average ranks: a tie counts half
     rank_sum_out = ranks[len(s_in) :].sum()
     u = rank_sum_out - len(s_out) * (len(s_out) + 1) / 2
     return float(u / (len(s_in) * len(s_out)))
 
 
 def aupr(scores_in, scores_out) -> float:
-    """Average precision with OOD as the positive class: sum_n (R_n - R_{n-1}) P_n.
+    """Area under the precision-recall curve with OOD as the positive class (average precision).
 
-    Thresholds at every distinct score, highest first (scikit-learn's definition).
+    AP = sum_n (R_n - R_{n-1}) P_n over the thresholds at every distinct score, highest
+    first, R_0 = 0 (scikit-learn's ``average_precision_score``: a step function, no
+    interpolation). Tied scores enter together.
+
+    Parameters
+    ----------
+    scores_in, scores_out : array-like or torch.Tensor
+        Scores of the in-distribution and OOD inputs (higher = more OOD), finite.
+
+    Returns
+    -------
+    float
+        In [0, 1]; the OOD fraction for uninformative scores.
     """
     s_in, s_out = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
     scores = np.concatenate([s_in, s_out])
@@ -421,16 +687,33 @@ def aupr(scores_in, scores_out) -> float:
 
 
 def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
-    """False-positive rate on in-distribution inputs when ``tpr`` of OOD inputs are caught.
+    """False-positive rate on in-distribution inputs when a fraction ``tpr`` of OOD is caught.
 
-    The threshold t is the largest one with fraction(scores_out >= t) >= tpr; the FPR is
-    fraction(scores_in >= t).
+    The threshold t is the largest one with fraction(scores_out >= t) >= ``tpr`` (that is, the
+    ceil(tpr * n_out)-th largest OOD score); the result is fraction(scores_in >= t). An input
+    is flagged when its score is >= t.
+
+    Parameters
+    ----------
+    scores_in, scores_out : array-like or torch.Tensor
+        Scores of the in-distribution and OOD inputs (higher = more OOD), finite.
+    tpr : float
+        Required detection rate in (0, 1], default 0.95 (FPR@95TPR).
+
+    Returns
+    -------
+    float
+        In [0, 1].
     """
     s_in, s_out = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
+    if isinstance(tpr, bool) or not isinstance(tpr, numbers.Real):
+        raise TypeError(f"tpr must be a real number in (0, 1], got {type(tpr).__name__}")
     if not 0.0 < tpr <= 1.0:
         raise ValueError(f"tpr must lie in (0, 1], got {tpr!r}")
     ordered = np.sort(s_out)[::-1]
-    needed = math.ceil(tpr * len(ordered) - 1e-9)  # number of OOD scores that must be >= t
+    # number of OOD scores that must be >= t; the 1e-9 keeps float products such as
+    # 0.07 * 100 = 7.000000000000001 from asking for 8 (7 / 100 >= 0.07 already holds)
+    needed = math.ceil(tpr * len(ordered) - 1e-9)
     threshold = ordered[needed - 1]
     return float((s_in >= threshold).mean())
 
@@ -444,26 +727,52 @@ def ood_rule(
     """The paper's OOD rule (Eq. 24): flag an input if max_c percentile_T(p_c) < threshold.
 
     For each class, take the ``percentile``-th percentile of its T softmax samples; the input
-    is OOD when even the best class's percentile stays below ``threshold`` (the model is not
-    consistently confident). Returns a bool tensor (N,).
+    is OOD when even the best class's percentile stays below ``threshold``, i.e. the model
+    is not confident in any class in at least (100 - percentile) % of the passes. The
+    paper's wording (P:285-287) is muddled; this is how PAPER-NOTES reads it.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        MC samples (T, N, C).
+    threshold : float
+        In [0, 1], the paper's 0.95.
+    percentile : float
+        In [0, 100], the paper's 10.
+    interpolation : {"linear", "lower", "higher", "nearest", "midpoint"}
+        As in :func:`percentile_ci`; at T = 20 "linear" and "lower" differ, and the paper
+        does not say which it used.
+
+    Returns
+    -------
+    torch.Tensor
+        Bool (N,), True = flagged as OOD.
     """
     _check_probs("probs", probs, 3)
     check_choice("interpolation", interpolation, INTERPOLATIONS)
+    threshold = check_probability("threshold", threshold)
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise TypeError(f"percentile must be a real number, got {type(percentile).__name__}")
     if not 0.0 <= percentile <= 100.0:
         raise ValueError(f"percentile must lie in [0, 100], got {percentile!r}")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold!r}")
-    q = torch.quantile(
-        probs, torch.tensor(percentile / 100, dtype=probs.dtype), dim=0, interpolation=interpolation
-    )
+    q = _quantile_over_T(probs, [percentile / 100], interpolation)[0]
     return q.max(dim=1).values < threshold
 
 
 def detection_rate(flags: torch.Tensor) -> float:
-    """Fraction of inputs flagged (e.g. by :func:`ood_rule`)."""
+    """Fraction of inputs flagged, e.g. by :func:`ood_rule` on OOD (or in-distribution) data.
+
+    Parameters
+    ----------
+    flags : torch.Tensor
+        Bool (N,), or integers 0/1.
+    """
     flags = torch.as_tensor(flags)
+    check_tensor_dims("flags", flags, 1)
     if flags.numel() == 0:
         raise ValueError("flags must not be empty")
+    if flags.dtype != torch.bool and not bool(((flags == 0) | (flags == 1)).all()):
+        raise ValueError("flags must be booleans (or 0/1)")
     return float(flags.float().mean())
 
 
