@@ -218,12 +218,12 @@ def map_model(
 # ------------------------------------------------------------------ dropout modules (Table VII)
 
 
-def dropout_module_count(design: str, layer: LayerShape, adaptive_avg_pool: bool = True) -> int:
+def dropout_module_count(design: str, layer: LayerShape) -> int:
     """Dropout modules (RNGs) one layer needs under each design (Table VII).
 
     ``"spindrop"``: one per crossbar input row, K*K*Cin (layer-wise application);
     ``"spatial_spindrop"``: one per input feature map, Cin; ``"proposed"``: 1 (and the same
-    module can serve every layer); ``"none"``: 0. ``"topology"`` variants are
+    module can serve every layer); ``"none"``: 0. For the topology-wise application see
     :func:`topology_module_count`.
     """
     check_choice("design", design, DROPOUT_DESIGNS)
