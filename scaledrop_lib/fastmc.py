@@ -136,9 +136,11 @@ def _post(module: nn.Module, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tens
 
 
 def prefix_shared_predict(
-    model: nn.Sequential, inputs: torch.Tensor, T: int
+    model: nn.Sequential, inputs: torch.Tensor, T: int, logits: bool = False
 ) -> tuple[torch.Tensor, PrefixStats]:
     """Softmax samples (T, N, C) identical to T naive passes, plus work statistics.
+
+    With ``logits=True`` the samples are the softmax inputs instead.
 
     The caller puts the model in eval mode with its dropout sampling (as
     :func:`scaledrop_lib.uncertainty.mc_predict` does). Raises ``ValueError`` with the reason
@@ -161,7 +163,7 @@ def prefix_shared_predict(
             x = stages[stage_index].module(x)
             stage_index += 1
         if stage_index == len(stages):
-            probs = torch.softmax(x, dim=-1)
+            probs = x if logits else torch.softmax(x, dim=-1)
             for t in passes:
                 results[t] = probs
             return

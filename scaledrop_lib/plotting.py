@@ -158,3 +158,84 @@ def image_grid(
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     fig.update_layout(title=title, height=panel_size * rows + 90, width=panel_size * columns + 80)
     return fig
+
+
+def mc_samples_figure(
+    panels: dict[str, Any],
+    *,
+    title: str = "",
+    level: float = 0.95,
+    decimals: int = 3,
+) -> go.Figure:
+    """Fig. 5's view of T Monte-Carlo samples: one dot per pass and class, and the Eq. 20
+    interval of the mean per class, side by side for each panel (e.g. logits and softmax).
+
+    Parameters
+    ----------
+    panels : dict of str to array-like
+        Panel title -> samples (T, C) of one input.
+    level : float
+        Coverage of the Eq. 20 interval (:func:`scaledrop_lib.uncertainty.sample_mean_ci`).
+    decimals : int
+        Values are rounded to this many decimals (smaller, stable stored notebooks).
+
+    Returns
+    -------
+    go.Figure
+        Two traces per panel: samples and interval.
+    """
+    import numpy as np
+    import torch
+    from plotly.subplots import make_subplots
+
+    from scaledrop_lib.uncertainty import sample_mean_ci
+
+    if not panels:
+        raise ValueError("panels must not be empty")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels))
+    for col, (name, values) in enumerate(panels.items(), start=1):
+        samples = torch.as_tensor(np.asarray(values, dtype=np.float64))
+        if samples.dim() != 2:
+            raise ValueError(f"panels[{name!r}] must be (T, C), got shape {tuple(samples.shape)}")
+        n_passes, n_classes = samples.shape
+        low, high = (b[0] for b in sample_mean_ci(samples[:, None, :], level))
+        mean = samples.mean(dim=0)
+        # spread the T dots of a class over a narrow band (deterministic, so outputs are stable)
+        jitter = np.linspace(-0.25, 0.25, n_passes) if n_passes > 1 else np.zeros(1)
+        xs = (np.arange(n_classes)[None, :] + jitter[:, None]).ravel()
+        fig.add_trace(
+            go.Scatter(
+                x=np.round(xs, 3).tolist(),
+                y=np.round(samples.numpy().ravel(), decimals).tolist(),
+                mode="markers",
+                marker={"size": 3, "color": SEQUENCE_COLORS[0], "opacity": 0.35},
+                name="MC samples",
+                showlegend=col == 1,
+                legendgroup="samples",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(n_classes)),
+                y=np.round(mean.numpy(), decimals).tolist(),
+                mode="markers",
+                marker={"size": 8, "color": SEQUENCE_COLORS[1], "symbol": "line-ew-open"},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": np.round((high - mean).numpy(), decimals).tolist(),
+                    "arrayminus": np.round((mean - low).numpy(), decimals).tolist(),
+                    "color": SEQUENCE_COLORS[1],
+                },
+                name=f"mean, Eq. 20 {100 * level:g}% CI",
+                showlegend=col == 1,
+                legendgroup="ci",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="class", dtick=1, row=1, col=col)
+    fig.update_layout(title=title, height=380)
+    return fig

@@ -151,14 +151,16 @@ def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
     return inputs
 
 
-def _batched_softmax(model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device):
+def _batched_softmax(
+    model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device, logits: bool = False
+):
+    def head(x: torch.Tensor) -> torch.Tensor:
+        out = model(x.to(device))
+        return (out if logits else torch.softmax(out, dim=-1)).cpu()
+
     if batch_size is None:
-        return torch.softmax(model(inputs.to(device)), dim=-1).cpu()
-    parts = [
-        torch.softmax(model(inputs[i : i + batch_size].to(device)), dim=-1).cpu()
-        for i in range(0, len(inputs), batch_size)
-    ]
-    return torch.cat(parts)
+        return head(inputs)
+    return torch.cat([head(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
 def mc_predict(
@@ -170,6 +172,7 @@ def mc_predict(
     device: str | torch.device | None = None,
     progress: bool = False,
     method: str = "auto",
+    logits: bool = False,
 ) -> torch.Tensor:
     """T stochastic forward passes with dropout on at inference: softmax samples (T, N, C).
 
@@ -201,11 +204,14 @@ def mc_predict(
         unknown to the engine (element-wise masks, other dropout and residual nets are known
         cases that simply need the loop). ``"prefix"`` asks for the engine and warns whenever
         it falls back; ``"naive"`` always loops.
+    logits : bool
+        Return the softmax *inputs* (logits) of every pass instead of the probabilities
+        (e.g. for the paper's Fig. 5, which shows both).
 
     Returns
     -------
     torch.Tensor
-        Softmax probabilities (T, N, C), on the CPU.
+        Softmax probabilities (or logits) (T, N, C), on the CPU.
 
     Notes
     -----
@@ -235,9 +241,9 @@ def mc_predict(
             )
     with _inference(model, sampling=True, device=device, batch_size=batch_size) as device:
         if use_prefix:
-            return prefix_shared_predict(model, inputs.to(device), T)[0].cpu()
+            return prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0].cpu()
         samples = [
-            _batched_softmax(model, inputs, batch_size, device)
+            _batched_softmax(model, inputs, batch_size, device, logits=logits)
             for _ in progress_bar(range(T), desc="MC passes", enabled=progress)
         ]
     return torch.stack(samples)
@@ -311,7 +317,7 @@ def normal_ci(probs: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, t
     Parameters
     ----------
     probs : torch.Tensor
-        MC samples (T, N, C).
+        MC samples (T, N, C) of probabilities; for logits use :func:`sample_mean_ci`.
     level : float
         Coverage in (0, 1); Q = ``scipy.stats.norm.ppf(0.5 + level / 2)``.
 
@@ -321,12 +327,28 @@ def normal_ci(probs: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, t
         Lower and upper bounds, each (N, C). sigma is the square root of Eq. 19 (divide by
         T); the bounds are not clipped to [0, 1].
     """
+    _check_probs("probs", probs, 3)
+    return sample_mean_ci(probs, level)
+
+
+def sample_mean_ci(samples: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 20 for any real-valued MC samples (T, N, C), e.g. the logits of Fig. 5.
+
+    mean over T -/+ Q * sigma / sqrt(T), with sigma the population standard deviation
+    (divide by T, as Eq. 19) and Q = ``scipy.stats.norm.ppf(0.5 + level / 2)``.
+    """
     from scipy.stats import norm
 
+    check_tensor_dims("samples", samples, 3)
+    if not torch.is_floating_point(samples):
+        raise TypeError(f"samples must be a floating-point tensor, got {samples.dtype}")
+    if samples.numel() == 0 or not bool(torch.isfinite(samples).all()):
+        raise ValueError("samples must be non-empty and finite")
     level = _check_level(level)
     q = float(norm.ppf(0.5 + level / 2))
-    mean = predictive_mean(probs)
-    half = q * predictive_variance(probs).sqrt() / math.sqrt(probs.shape[0])
+    mean = samples.mean(dim=0)
+    sigma = samples.var(dim=0, unbiased=False).sqrt()
+    half = q * sigma / math.sqrt(samples.shape[0])
     return mean - half, mean + half
 
 
@@ -718,6 +740,22 @@ def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
     return float((s_in >= threshold).mean())
 
 
+def ood_rule_statistic(
+    probs: torch.Tensor, percentile: float = 10.0, interpolation: str = "linear"
+) -> torch.Tensor:
+    """The quantity Eq. 24 thresholds: max over classes of the ``percentile``-th percentile of
+    the T softmax samples, per input (N,). Low = OOD; use its negative as an OOD score
+    (e.g. for :func:`auroc`, to judge the rule at every threshold at once).
+    """
+    _check_probs("probs", probs, 3)
+    check_choice("interpolation", interpolation, INTERPOLATIONS)
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise TypeError(f"percentile must be a real number, got {type(percentile).__name__}")
+    if not 0.0 <= percentile <= 100.0:
+        raise ValueError(f"percentile must lie in [0, 100], got {percentile!r}")
+    return _quantile_over_T(probs, [percentile / 100], interpolation)[0].max(dim=1).values
+
+
 def ood_rule(
     probs: torch.Tensor,
     threshold: float = 0.95,
@@ -748,15 +786,8 @@ def ood_rule(
     torch.Tensor
         Bool (N,), True = flagged as OOD.
     """
-    _check_probs("probs", probs, 3)
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
     threshold = check_probability("threshold", threshold)
-    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
-        raise TypeError(f"percentile must be a real number, got {type(percentile).__name__}")
-    if not 0.0 <= percentile <= 100.0:
-        raise ValueError(f"percentile must lie in [0, 100], got {percentile!r}")
-    q = _quantile_over_T(probs, [percentile / 100], interpolation)[0]
-    return q.max(dim=1).values < threshold
+    return ood_rule_statistic(probs, percentile, interpolation) < threshold
 
 
 def detection_rate(flags: torch.Tensor) -> float:

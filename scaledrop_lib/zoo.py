@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from scaledrop_lib._io import atomic_write_json
 from scaledrop_lib.data import load_digits_splits
 from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp
 from scaledrop_lib.mtj import attach_mtj
@@ -117,11 +116,7 @@ def read_manifest() -> dict[str, dict[str, Any]]:
 
 
 def _write_manifest(manifest: dict[str, dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=CHECKPOINT_DIR, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, MANIFEST)
+    atomic_write_json(MANIFEST, manifest)
 
 
 def _recipe(name: str) -> Recipe:
