@@ -239,3 +239,70 @@ def mc_samples_figure(
         fig.update_xaxes(title_text="class", dtick=1, row=1, col=col)
     fig.update_layout(title=title, height=380)
     return fig
+
+
+def _png_data_uri(rgb_uint8: Any) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb_uint8).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def segmentation_panels(
+    image: Any,
+    panels: dict[str, Any],
+    *,
+    title: str = "",
+    panel_size: int = 170,
+) -> go.Figure:
+    """Fig. 8's row: the RGB input, then one greyscale map per panel (mask, prediction,
+    correctness, uncertainty...), each on a fixed [0, 1] colour scale.
+
+    Maps are stored as 8-bit values (plotly's compact base64 arrays) and the input as a PNG,
+    so a stored notebook with many such rows stays small.
+
+    Parameters
+    ----------
+    image : array-like
+        RGB image (3, H, W) in [0, 1].
+    panels : dict of str to array-like
+        Title -> map (H, W) or (1, H, W) with values in [0, 1]; dark = 1 (``gray_r``), so
+        lesions, errors and uncertainty show dark on white, as in the paper's figure.
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    rgb = np.asarray(image, dtype=float)
+    if rgb.ndim != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"image must be RGB (3, H, W), got shape {rgb.shape}")
+    fig = make_subplots(rows=1, cols=1 + len(panels), subplot_titles=["input", *panels])
+    pixels = np.clip(np.round(rgb.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+    fig.add_trace(go.Image(source=_png_data_uri(pixels)), row=1, col=1)
+    for col, (name, values) in enumerate(panels.items(), start=2):
+        arr = np.asarray(values, dtype=float).squeeze()
+        if arr.shape != rgb.shape[1:]:
+            raise ValueError(f"panels[{name!r}] has shape {arr.shape}, expected {rgb.shape[1:]}")
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise ValueError(f"panels[{name!r}] must hold values in [0, 1]")
+        fig.add_trace(
+            go.Heatmap(
+                z=np.round(arr * 255).astype(np.uint8),
+                colorscale="gray_r",
+                zmin=0,
+                zmax=255,
+                showscale=False,
+                hovertemplate="x %{x}, y %{y}: %{z}/255<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain", autorange="reversed")
+    fig.update_layout(
+        title=title, height=panel_size + 90, width=panel_size * (1 + len(panels)) + 60
+    )
+    return fig

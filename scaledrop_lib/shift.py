@@ -146,6 +146,15 @@ def add_uniform_noise(
     return out.clamp(0.0, 1.0) if clip else out
 
 
+def change_contrast(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """Scale each image's deviation from its own mean by ``factor`` (1 = unchanged, 0 = flat
+    grey at the mean, > 1 = more contrast), clipped to [0, 1]. Per image and channel."""
+    _check_images("images", images)
+    factor = _check_strength("factor", factor)
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    return (mean + factor * (images - mean)).clamp(0.0, 1.0)
+
+
 # ----------------------------------------------------------------------------- natural images
 
 

@@ -250,16 +250,22 @@ def mc_predict(
 
 
 def deterministic_predict(
-    model: nn.Module, inputs: torch.Tensor, *, batch_size: int | None = None, device=None
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    device=None,
+    logits: bool = False,
 ) -> torch.Tensor:
     """One pass with every dropout module off (the point estimate): softmax (N, C), on the CPU.
 
     The whole model is in eval mode and every ``mc`` switch is off for the call; all flags are
-    restored afterwards. ``batch_size`` and ``device`` are as in :func:`mc_predict`.
+    restored afterwards. ``batch_size``, ``device`` and ``logits`` are as in
+    :func:`mc_predict`.
     """
     _check_inputs(inputs)
     with _inference(model, sampling=False, device=device, batch_size=batch_size) as device:
-        return _batched_softmax(model, inputs, batch_size, device)
+        return _batched_softmax(model, inputs, batch_size, device, logits=logits)
 
 
 def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Tensor:

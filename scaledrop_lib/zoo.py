@@ -18,11 +18,14 @@ from typing import Any
 
 from torch import nn
 
+from scaledrop_lib._checks import check_choice
 from scaledrop_lib._io import atomic_write_json
 from scaledrop_lib.data import load_digits_splits
-from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp
+from scaledrop_lib.lesions import load_lesion_splits
+from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp, segnet, unet
 from scaledrop_lib.mtj import attach_mtj
 from scaledrop_lib.scaledrop import apply_layerwise_p
+from scaledrop_lib.segmentation import SegHistory, deterministic_segment, fit_segmenter
 from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_checkpoint
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -34,15 +37,22 @@ VARIATION_SEEDS = 5
 ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
     "digits_cnn": digits_cnn,
     "digits_mlp": digits_mlp,
+    "unet": unet,
+    "segnet": segnet,
 }
+
+#: What a recipe trains on: the embedded digits (classification) or procedural lesions
+#: (segmentation, :mod:`scaledrop_lib.lesions`).
+TASKS = ("digits", "lesions")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one pretrained model is made (all on the embedded digits split, seed 0)."""
+    """How one pretrained model is made (on the digits split or the lesion splits, seed 0)."""
 
     architecture: str
     config: NetConfig
+    task: str = "digits"
     seed: int = 0
     epochs: int = 40
     lr: float = 2e-3
@@ -53,6 +63,10 @@ class Recipe:
     layerwise_p: tuple[float, float] | None = None
     #: train with masks from an MTJ chip at this variation level (Eq. 22; None: ideal bits)
     mtj_level: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
 
     def build(self) -> nn.Module:
         """A freshly initialised model of this recipe."""
@@ -68,7 +82,8 @@ class Recipe:
 
 
 def _digits_recipes() -> dict[str, Recipe]:
-    """Every model the chapters use: digits CNN (16-32-32), p = 0.2 unless the name says."""
+    """Every model the chapters use: digits CNN (16-32-32) and, for chapter 5, the lesion
+    U-Net / SegNet; p = 0.2 unless the name says."""
     sd = NetConfig(dropout="scale", p=0.2)
     recipes = {
         "cnn_float": Recipe("digits_cnn", NetConfig(dropout="none", precision="float")),
@@ -99,6 +114,13 @@ def _digits_recipes() -> dict[str, Recipe]:
         recipes[f"cnn_ensemble_{member}"] = Recipe(
             "digits_cnn", NetConfig(dropout="none"), seed=100 + member, notes="ensemble member"
         )
+    # chapter 5: binary weights, 4-bit PACT activations, Scale-Dropout p = 0.2 (Table IV)
+    seg = {"task": "lesions", "epochs": 40, "patience": 10, "batch_size": 32}
+    recipes["seg_unet_sd"] = Recipe("unet", sd, **seg)
+    recipes["seg_segnet_sd"] = Recipe("segnet", sd, **seg)
+    recipes["seg_unet_mc_float"] = Recipe(
+        "unet", NetConfig(dropout="mc", p=0.2, precision="float"), notes="32/32 MC-Dropout", **seg
+    )
     return recipes
 
 
@@ -125,9 +147,31 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def train_recipe(name: str, show_progress: bool = True) -> tuple[nn.Module, History, float]:
-    """Train one recipe from scratch; return (model, history, test accuracy)."""
+def train_recipe(
+    name: str, show_progress: bool = True
+) -> tuple[nn.Module, History | SegHistory, dict[str, float]]:
+    """Train one recipe from scratch; return (model, history, test scores).
+
+    The scores are ``{"test_accuracy": ...}`` for digits and ``{"test_iou": ...}`` (pooled
+    IoU of the deterministic pass on the lesion test split) for lesions.
+    """
     recipe = _recipe(name)
+    if recipe.task == "lesions":
+        lesions = load_lesion_splits()
+        model = recipe.build()
+        seg_history = fit_segmenter(
+            model,
+            lesions.train,
+            lesions.val,
+            epochs=recipe.epochs,
+            lr=recipe.lr,
+            batch_size=recipe.batch_size,
+            patience=recipe.patience,
+            seed=recipe.seed,
+            show_progress=show_progress,
+        )
+        images, masks = lesions.test.tensors
+        return model, seg_history, {"test_iou": lesion_test_iou(model, images, masks)}
     splits = load_digits_splits(seed=0)
     train_loader, val_loader, test_loader = splits.loaders(recipe.batch_size, seed=recipe.seed)
     model = recipe.build()
@@ -142,28 +186,32 @@ def train_recipe(name: str, show_progress: bool = True) -> tuple[nn.Module, Hist
         show_progress=show_progress,
     )
     _, test_accuracy = evaluate(model, test_loader)
-    return model, history, test_accuracy
+    return model, history, {"test_accuracy": test_accuracy}
+
+
+def lesion_test_iou(model: nn.Module, images, masks) -> float:
+    """Pooled IoU of the deterministic pass (probability > 0.5) against the masks."""
+    pred = deterministic_segment(model, images) > 0.5
+    target = masks > 0.5
+    return float((pred & target).sum() / (pred | target).sum())
 
 
 def build(names: list[str] | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Retrain the named recipes (default: all), save them and update the manifest."""
     manifest = read_manifest()
     for name in names or sorted(RECIPES):
-        model, history, test_accuracy = train_recipe(name, show_progress)
+        model, history, scores = train_recipe(name, show_progress)
         metadata = {
             "name": name,
             "recipe": {k: v for k, v in asdict(_recipe(name)).items() if k != "config"},
             "config": asdict(_recipe(name).config),
             "history": asdict(history),
-            "test_accuracy": test_accuracy,
+            **scores,
         }
         sha = save_checkpoint(model, checkpoint_path(name), metadata)
-        manifest[name] = {
-            "sha256": sha,
-            "test_accuracy": test_accuracy,
-            "command": f"{REBUILD_COMMAND} {name}",
-        }
-        print(f"{name}: test accuracy {test_accuracy:.4f}, sha256 {sha[:12]}")
+        manifest[name] = {"sha256": sha, **scores, "command": f"{REBUILD_COMMAND} {name}"}
+        summary = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        print(f"{name}: {summary}, sha256 {sha[:12]}")
     _write_manifest(manifest)
     return manifest
 

@@ -46,3 +46,32 @@ def test_image_grid_flips_rows_so_the_image_is_upright():
         image_grid([image, image], ["a"])
     with pytest.raises(ValueError, match=r"images\[0\] must be 2-D"):
         image_grid([np.zeros((2, 2, 2))], ["a"])
+
+
+def test_segmentation_panels_store_png_input_and_8_bit_maps():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from scaledrop_lib.plotting import segmentation_panels
+
+    rng = np.random.default_rng(0)
+    image = rng.random((3, 6, 5))
+    mask = (rng.random((1, 6, 5)) > 0.5).astype(float)
+    uncertainty = rng.random((6, 5))
+    fig = segmentation_panels(image, {"mask": mask, "uncertainty": uncertainty})
+    assert [t.type for t in fig.data] == ["image", "heatmap", "heatmap"]
+    png = base64.b64decode(fig.data[0].source.split(",", 1)[1])
+    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    np.testing.assert_array_equal(
+        decoded, np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8)
+    )
+    np.testing.assert_array_equal(np.asarray(fig.data[2].z), np.round(uncertainty * 255))
+    with pytest.raises(ValueError, match="RGB"):
+        segmentation_panels(image[0], {"mask": mask})
+    with pytest.raises(ValueError, match="shape"):
+        segmentation_panels(image, {"mask": mask[:, :3]})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        segmentation_panels(image, {"mask": mask * 2})

@@ -214,3 +214,19 @@ def test_ood_sets_accept_other_datasets_for_d5_d6():
         ood_sets(x, natural={"D5": ("SVHN", images(n=3)), "D6": ("STL-10", stl)})
     with pytest.raises(ValueError, match="D5"):
         ood_sets(x, natural={"D6": ("STL-10", stl)})
+
+
+def test_change_contrast_keeps_the_mean_and_scales_deviations():
+    from scaledrop_lib.shift import change_contrast
+
+    x = 0.25 + 0.5 * images(n=3, c=3)  # in [0.25, 0.75]: no clipping at factor 0.5 or 1.5
+    assert torch.equal(change_contrast(x, 1.0), x)
+    half = change_contrast(x, 0.5)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(half - mean, 0.5 * (x - mean))
+    torch.testing.assert_close(half.mean(dim=(2, 3)), x.mean(dim=(2, 3)))
+    flat = change_contrast(x, 0.0)
+    assert torch.allclose(flat, mean.expand_as(x))
+    assert change_contrast(x, 5.0).max() <= 1.0
+    with pytest.raises(ValueError, match="factor"):
+        change_contrast(x, -1.0)

@@ -1,4 +1,5 @@
-"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20, LeNet-5.
+"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20, LeNet-5,
+and the segmentation U-Net / SegNet.
 
 Every constructor takes the same options (see :class:`NetConfig`): which dropout the net
 carries (Scale-Dropout, a baseline, or none), its probability, and where the scale sits
@@ -10,6 +11,7 @@ from scaledrop_lib.models.config import DROPOUTS, PRECISIONS, NetConfig
 from scaledrop_lib.models.digits import digits_cnn, digits_mlp
 from scaledrop_lib.models.lenet import lenet5
 from scaledrop_lib.models.resnet import resnet18, resnet20
+from scaledrop_lib.models.segnets import BinarySegNet, BinaryUNet, segnet, unet
 from scaledrop_lib.models.units import PLACEMENTS, ScaledBinaryUnit
 from scaledrop_lib.models.vgg import vgg_small
 
@@ -17,6 +19,8 @@ __all__ = [
     "DROPOUTS",
     "PLACEMENTS",
     "PRECISIONS",
+    "BinarySegNet",
+    "BinaryUNet",
     "NetConfig",
     "ScaledBinaryUnit",
     "digits_cnn",
@@ -24,5 +28,7 @@ __all__ = [
     "lenet5",
     "resnet18",
     "resnet20",
+    "segnet",
+    "unet",
     "vgg_small",
 ]

@@ -1,0 +1,150 @@
+"""Compact binary U-Net and SegNet for segmentation with Scale-Dropout (Sec. VI-A/B, Table IV).
+
+As in the paper: 1-bit weights (IR-Net binarisation), 4-bit PACT activations, a learnable
+scale vector per binary layer and one Scale-Dropout module per layer. The first convolution
+and the 1x1 output convolution stay full precision (IR-Net's convention). The output is one
+logit per pixel (foreground = lesion).
+
+``NetConfig(dropout="mc", precision="float")`` builds the full-precision MC-Dropout baseline
+of Table IV (ReLU activations, dropout after every hidden block).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scaledrop_lib.binary import BinaryConv2d
+from scaledrop_lib.models.config import NetConfig
+from scaledrop_lib.models.units import ScaledBinaryUnit
+from scaledrop_lib.pact import PACT
+from scaledrop_lib.scaledrop import MCDropout, ScaleDropout
+
+SEG_DROPOUTS = ("scale", "mc", "none")
+
+
+def _check_config(config: NetConfig | None) -> NetConfig:
+    config = config or NetConfig()
+    if config.dropout not in SEG_DROPOUTS:
+        raise ValueError(
+            f"segmentation nets support dropout in {SEG_DROPOUTS}, got {config.dropout!r} "
+            "(SpinDrop variants need binary activations; these nets use 4-bit PACT)"
+        )
+    return config
+
+
+def conv_block(
+    n_in: int, n_out: int, config: NetConfig, bits: int = 4, full_precision: bool = False
+) -> nn.Sequential:
+    """3x3 conv (binary weights unless full precision) + BatchNorm/scale + PACT or ReLU."""
+    binary = config.precision == "binary" and not full_precision
+    if binary:
+        # 4-bit inputs stay multi-bit: only the weights are binary (binarize_input=False)
+        layer = BinaryConv2d(n_in, n_out, 3, padding=1, bias=False, binarize_input=False)
+        if config.dropout == "scale":
+            layer.scale_dropout = ScaleDropout(config.p, config.variant, config.granularity)
+        unit: nn.Module = ScaledBinaryUnit(layer, config.placement)
+    else:
+        unit = nn.Sequential(
+            nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out)
+        )
+    activation = PACT(bits) if config.precision == "binary" else nn.ReLU()
+    modules = [unit, activation]
+    if config.dropout == "mc" and not full_precision:
+        modules.append(MCDropout(config.p))
+    return nn.Sequential(*modules)
+
+
+class BinaryUNet(nn.Module):
+    """A three-level U-Net (widths w1-w2-w3, a bottleneck, skip connections by concatenation).
+
+    Parameters
+    ----------
+    config : NetConfig
+        Dropout kind, p, placement and precision.
+    in_channels : int
+        Image channels (3 for RGB).
+    widths : (int, int, int)
+        Channels of the three encoder levels.
+    bits : int
+        PACT activation precision.
+    """
+
+    def __init__(
+        self,
+        config: NetConfig | None = None,
+        in_channels: int = 3,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        bits: int = 4,
+    ) -> None:
+        super().__init__()
+        config = _check_config(config)
+        w1, w2, w3 = widths
+        self.enc1 = conv_block(in_channels, w1, config, bits, full_precision=True)
+        self.enc2 = conv_block(w1, w2, config, bits)
+        self.enc3 = conv_block(w2, w3, config, bits)
+        self.bottom = conv_block(w3, w3, config, bits)
+        self.dec3 = conv_block(2 * w3, w2, config, bits)
+        self.dec2 = conv_block(2 * w2, w1, config, bits)
+        self.dec1 = conv_block(2 * w1, w1, config, bits)
+        self.head = nn.Conv2d(w1, 1, 1)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"image height and width must be multiples of 8, got {tuple(x.shape)}")
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        b = self.bottom(self.pool(e3))
+        d3 = self.dec3(torch.cat([self.up(b), e3], dim=1))
+        d2 = self.dec2(torch.cat([self.up(d3), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up(d2), e1], dim=1))
+        return self.head(d1)
+
+
+class BinarySegNet(nn.Module):
+    """A three-level SegNet: encoder with max-pooling indices, decoder that unpools with them
+    (no skip concatenation, the Bayesian SegNet layout of the paper's [47], much smaller)."""
+
+    def __init__(
+        self,
+        config: NetConfig | None = None,
+        in_channels: int = 3,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        bits: int = 4,
+    ) -> None:
+        super().__init__()
+        config = _check_config(config)
+        w1, w2, w3 = widths
+        self.enc1 = conv_block(in_channels, w1, config, bits, full_precision=True)
+        self.enc2 = conv_block(w1, w2, config, bits)
+        self.enc3 = conv_block(w2, w3, config, bits)
+        self.dec3 = conv_block(w3, w2, config, bits)
+        self.dec2 = conv_block(w2, w1, config, bits)
+        self.dec1 = conv_block(w1, w1, config, bits)
+        self.head = nn.Conv2d(w1, 1, 1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"image height and width must be multiples of 8, got {tuple(x.shape)}")
+        p1, i1 = self.pool(self.enc1(x))
+        p2, i2 = self.pool(self.enc2(p1))
+        p3, i3 = self.pool(self.enc3(p2))
+        d3 = self.dec3(self.unpool(p3, i3))
+        d2 = self.dec2(self.unpool(d3, i2))
+        d1 = self.dec1(self.unpool(d2, i1))
+        return self.head(d1)
+
+
+def unet(config: NetConfig | None = None, **kwargs) -> BinaryUNet:
+    """A :class:`BinaryUNet` (binary weights, 4-bit PACT; Scale-Dropout p = 0.2 by default)."""
+    return BinaryUNet(config, **kwargs)
+
+
+def segnet(config: NetConfig | None = None, **kwargs) -> BinarySegNet:
+    """A :class:`BinarySegNet` (binary weights, 4-bit PACT; Scale-Dropout p = 0.2 by default)."""
+    return BinarySegNet(config, **kwargs)

@@ -1,0 +1,125 @@
+"""Segmentation training and MC prediction; the uncertainty claims of Fig. 8 on the trained
+checkpoint, checked with scikit-learn / scipy rather than the library's own metrics."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import binary_dilation, binary_erosion
+from sklearn.metrics import roc_auc_score
+
+from scaledrop_lib.lesions import load_lesion_splits, make_lesions
+from scaledrop_lib.models import NetConfig, segnet, unet
+from scaledrop_lib.scaledrop import seed_dropout
+from scaledrop_lib.segmentation import (
+    METRIC_NAMES,
+    PAPER_TABLE_IV,
+    deterministic_segment,
+    fit_segmenter,
+    mc_segment,
+    metrics_table,
+    soft_dice_loss,
+)
+from scaledrop_lib.zoo import load_pretrained
+
+
+def test_soft_dice_loss_by_hand():
+    logits = torch.tensor([[10.0, -10.0], [10.0, -10.0]])  # sigmoid ~ [1, 0]
+    masks = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    # intersection ~1, sums ~2 and 1: 1 - (2 + 1) / (2 + 1 + 1)
+    assert float(soft_dice_loss(logits, masks)) == pytest.approx(0.25, abs=1e-3)
+    assert float(soft_dice_loss(torch.full((4,), 20.0), torch.ones(4))) == pytest.approx(
+        0, abs=1e-6
+    )
+
+
+def test_fit_segmenter_learns_and_keeps_the_best_epoch():
+    data = make_lesions(48, size=32, seed=9)
+    val = make_lesions(16, size=32, seed=10)
+    torch.manual_seed(0)
+    model = segnet(NetConfig(dropout="scale", p=0.2), widths=(8, 8, 16))
+    history = fit_segmenter(model, data, val, epochs=6, batch_size=16, show_progress=False)
+    assert len(history.train_loss) == 6
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_iou[history.best_epoch] == max(history.val_iou)
+    images, masks = val.tensors
+    pred = deterministic_segment(model, images) > 0.5
+    iou = float((pred & (masks > 0.5)).sum() / (pred | (masks > 0.5)).sum())
+    assert iou == pytest.approx(history.val_iou[history.best_epoch], abs=1e-6)  # best weights kept
+    assert not model.training
+
+
+def test_mc_segment_is_seeded_and_matches_deterministic_at_p0():
+    torch.manual_seed(1)
+    model = unet(widths=(8, 8, 8))
+    for module in model.modules():
+        if hasattr(module, "alpha") and isinstance(module.alpha, torch.nn.Parameter):
+            if module.alpha.dim() == 1:
+                module.alpha.data.uniform_(0.5, 1.5)
+    x = torch.rand(3, 3, 16, 16)
+    seed_dropout(model, 0)
+    a = mc_segment(model, x, 4)
+    seed_dropout(model, 0)
+    b = mc_segment(model, x, 4)
+    assert a.shape == (4, 3, 1, 16, 16) and torch.equal(a, b)
+    assert (a.std(0) > 0).any()
+    from scaledrop_lib.scaledrop import set_dropout_p
+
+    set_dropout_p(model, 0.0)
+    torch.testing.assert_close(mc_segment(model, x, 2)[0], deterministic_segment(model, x))
+    with pytest.raises(ValueError, match="images"):
+        mc_segment(model, torch.rand(3, 16, 16), 2)
+
+
+def test_metrics_table_layout_and_validation():
+    row = dict.fromkeys(METRIC_NAMES, 0.5)
+    text = metrics_table({"a": row})
+    assert "50.00%" in text and "IoU" in text.splitlines()[0]
+    assert len(metrics_table(PAPER_TABLE_IV, percent_input=True).splitlines()) == 8
+    with pytest.raises(ValueError, match="lacks"):
+        metrics_table({"a": {"iou": 0.5}})
+
+
+@pytest.fixture(scope="module")
+def trained_unet_samples():
+    model, metadata = load_pretrained("seg_unet_sd")
+    images, masks = load_lesion_splits().test.tensors
+    images, masks = images[:32], masks[:32]
+    seed_dropout(model, 0)
+    return mc_segment(model, images, 20), masks, metadata
+
+
+def test_checkpoint_reproduces_its_recorded_iou_and_beats_otsu():
+    from skimage.filters import threshold_otsu
+
+    model, metadata = load_pretrained("seg_unet_sd")
+    images, masks = load_lesion_splits().test.tensors
+    pred = (deterministic_segment(model, images) > 0.5).numpy()
+    target = masks.numpy() > 0.5
+    iou = (pred & target).sum() / (pred | target).sum()
+    assert iou == pytest.approx(metadata["test_iou"], abs=1e-6)
+    grey = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1).numpy()
+    otsu = np.stack([g < threshold_otsu(g) for g in grey])[:, None]
+    otsu_iou = (otsu & target).sum() / (otsu | target).sum()
+    assert iou > otsu_iou + 0.1
+
+
+def test_uncertainty_marks_errors_and_borders_on_the_trained_unet(trained_unet_samples):
+    samples, masks, _ = trained_unet_samples
+    mean = samples.mean(0).numpy().astype(np.float64)
+    entropy = -(
+        mean * np.log(np.clip(mean, 1e-12, 1)) + (1 - mean) * np.log(np.clip(1 - mean, 1e-12, 1))
+    )
+    target = masks.numpy() > 0.5
+    wrong = (mean >= 0.5) != target
+    assert 0 < wrong.mean() < 0.1
+    assert roc_auc_score(wrong.ravel(), entropy.ravel()) > 0.8
+    structure = np.ones((3, 3), bool)
+    band = np.stack(
+        [
+            binary_dilation(t[0], structure) & ~binary_erosion(t[0], structure, border_value=0)
+            for t in target
+        ]
+    )[:, None]
+    assert entropy[band].mean() > 2 * entropy[~band].mean()
+    variance = samples.var(0, unbiased=False).numpy()
+    assert variance[band].mean() > 2 * variance[~band].mean()
