@@ -8,12 +8,18 @@ so every chapter runs offline. Pixel values 0..16 are scaled to [0, 1].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from scaledrop_lib._checks import check_fraction_split, check_positive_int
+from scaledrop_lib._checks import (
+    check_choice,
+    check_fraction_split,
+    check_positive_int,
+    check_probability,
+)
 
 DIGITS_CLASSES = 10
 DIGITS_SHAPE = (1, 8, 8)
@@ -84,3 +90,207 @@ def load_digits_splits(
     parts = split_indices(len(labels), fractions, seed)
     sets = [TensorDataset(torch.from_numpy(images[i]), torch.from_numpy(labels[i])) for i in parts]
     return DigitsSplits(*sets)
+
+
+# ----------------------------------------------------------------------------- real datasets
+# These read the official on-disk formats directly (no checksum step, so tests can run them on
+# small fake files). Nothing downloads unless the caller passes download=True, which asks
+# torchvision's dataset class to fetch the files once.
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+STL10_FOLDER = "stl10_binary"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_STEM_SUFFIXES = ("", "_mask", "_segmentation", "_Segmentation")
+
+
+def _require(path: Path, dataset: str, flag: str = "download=True") -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{dataset} file {path} not found: pass {flag} to fetch it once (needs network), "
+            f"or place the official files under {path.parent}"
+        )
+    return path
+
+
+def _pixels_to_float(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / 255.0)
+
+
+def load_cifar10(root: str | Path, train: bool = False, download: bool = False) -> TensorDataset:
+    """CIFAR-10 from ``root/cifar-10-batches-py`` (the official python pickles).
+
+    Returns images float32 (N, 3, 32, 32) in [0, 1] and labels int64 (50000 train or 10000
+    test images for the real files).
+    """
+    import pickle
+
+    root = Path(root)
+    if download:
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(str(root), train=train, download=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+    images, labels = [], []
+    for name in names:
+        path = _require(root / CIFAR10_FOLDER / name, "CIFAR-10")
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.extend(batch[b"labels"])
+    return TensorDataset(
+        _pixels_to_float(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64)
+    )
+
+
+def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> TensorDataset:
+    """SVHN (cropped digits) from ``root/{split}_32x32.mat``; label 10 (the digit 0) -> 0.
+
+    Returns images float32 (N, 3, 32, 32) in [0, 1] and labels int64 in 0..9.
+    """
+    from scipy.io import loadmat
+
+    split = check_choice("split", split, ("train", "test", "extra"))
+    root = Path(root)
+    if download:
+        from torchvision.datasets import SVHN
+
+        SVHN(str(root), split=split, download=True)
+    path = _require(root / f"{split}_32x32.mat", "SVHN")
+    try:
+        content = loadmat(str(path))
+        pixels = np.asarray(content["X"], dtype=np.uint8)  # (32, 32, 3, N)
+        labels = np.asarray(content["y"]).astype(np.int64).reshape(-1)
+    except Exception as error:  # scipy raises several types for damaged files
+        raise ValueError(f"SVHN file {path} is unreadable or not in the official format") from error
+    labels[labels == 10] = 0
+    return TensorDataset(_pixels_to_float(pixels.transpose(3, 2, 0, 1)), torch.from_numpy(labels))
+
+
+def load_stl10(
+    root: str | Path, split: str = "test", size: int = 32, download: bool = False
+) -> TensorDataset:
+    """STL-10 from ``root/stl10_binary/{split}_X.bin`` and ``{split}_y.bin``, resized.
+
+    The binary file stores each 96x96 image column-major; labels are 1..10 on disk, 0..9
+    here. Images are area-averaged to ``size`` x ``size`` (32 matches CIFAR-10, P:265).
+
+    Returns images float32 (N, 3, size, size) in [0, 1] and labels int64.
+    """
+    split = check_choice("split", split, ("train", "test"))
+    size = check_positive_int("size", size)
+    root = Path(root)
+    if download:
+        from torchvision.datasets import STL10
+
+        STL10(str(root), split=split, download=True)
+    x_path = _require(root / STL10_FOLDER / f"{split}_X.bin", "STL-10")
+    y_path = _require(root / STL10_FOLDER / f"{split}_y.bin", "STL-10")
+    raw = np.fromfile(x_path, dtype=np.uint8)
+    if raw.size % (3 * 96 * 96):
+        raise ValueError(f"STL-10 file {x_path} does not hold whole 3x96x96 images")
+    images = _pixels_to_float(raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2))
+    labels = torch.from_numpy(np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1)
+    if len(labels) != len(images):
+        raise ValueError(f"STL-10 has {len(images)} images but {len(labels)} labels")
+    if size != 96:
+        images = torch.nn.functional.adaptive_avg_pool2d(images, (size, size))
+    return TensorDataset(images, labels)
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder {folder} not found")
+    return {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    }
+
+
+def _read_image(path: Path, mode: str, size: tuple[int, int] | None, resample) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            if size is not None and image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), resample)
+            return np.asarray(image)
+    except Exception as error:  # PIL raises several types for unreadable files
+        raise ValueError(f"cannot read image {path}: {error}") from error
+
+
+def load_image_mask_folder(
+    root: str | Path,
+    size: int | tuple[int, int] | None = None,
+    grayscale: bool = False,
+    mask_threshold: float = 0.5,
+) -> TensorDataset:
+    """An ISIC-style segmentation folder: ``root/images/`` and ``root/masks/``.
+
+    Images and masks pair by file stem; a mask may be named ``<stem>``, ``<stem>_mask``,
+    ``<stem>_segmentation`` or ``<stem>_Segmentation`` (ISIC's convention), with any of
+    :data:`IMAGE_SUFFIXES`. Pairs are sorted by stem.
+
+    Parameters
+    ----------
+    size : int or (int, int), optional
+        Resize every image (bilinear) and mask (nearest) to (height, width); required when
+        the images differ in size.
+    grayscale : bool
+        Load images as one grey channel instead of RGB.
+    mask_threshold : float
+        Mask grey levels are scaled to [0, 1] and binarised with ``> mask_threshold``.
+
+    Returns
+    -------
+    TensorDataset
+        Images float32 (N, 3 or 1, H, W) in [0, 1] and masks float32 (N, 1, H, W) of {0, 1}.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    mask_threshold = check_probability("mask_threshold", mask_threshold)
+    if isinstance(size, int):
+        size = (check_positive_int("size", size),) * 2
+    elif size is not None:
+        size = (check_positive_int("size[0]", size[0]), check_positive_int("size[1]", size[1]))
+    images = _image_files(root / "images")
+    masks = _image_files(root / "masks")
+    if not images:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root / 'images'}")
+    pairs, used = [], set()
+    for stem, image_path in images.items():
+        match = next((stem + s for s in MASK_STEM_SUFFIXES if stem + s in masks), None)
+        if match is not None:
+            pairs.append((stem, image_path, masks[match]))
+            used.add(match)
+    unpaired_images = sorted(set(images) - {stem for stem, _, _ in pairs})
+    unpaired_masks = sorted(set(masks) - used)
+    if unpaired_images or unpaired_masks:
+        parts = []
+        for label, stems in (
+            ("images without a mask", unpaired_images),
+            ("masks without an image", unpaired_masks),
+        ):
+            if stems:
+                shown = ", ".join(stems[:5]) + (", ..." if len(stems) > 5 else "")
+                parts.append(f"{len(stems)} {label} ({shown})")
+        raise ValueError(f"unpaired files in {root}: " + "; ".join(parts))
+    mode = "L" if grayscale else "RGB"
+    image_arrays, mask_arrays = [], []
+    for _, image_path, mask_path in pairs:
+        image = _read_image(image_path, mode, size, Image.BILINEAR)
+        mask = _read_image(mask_path, "L", size if size else None, Image.NEAREST)
+        if mask.shape[:2] != image.shape[:2]:
+            raise ValueError(
+                f"mask {mask_path} is {mask.shape[:2]} but image {image_path} is {image.shape[:2]}"
+            )
+        image_arrays.append(image[:, :, None] if image.ndim == 2 else image)
+        mask_arrays.append(mask)
+    shapes = {a.shape for a in image_arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"images differ in size ({sorted(shapes)[:3]}...): pass size=(H, W)")
+    pixels = np.stack(image_arrays).transpose(0, 3, 1, 2)
+    binary = (np.stack(mask_arrays)[:, None].astype(np.float32) / 255.0) > mask_threshold
+    return TensorDataset(_pixels_to_float(pixels), torch.from_numpy(binary.astype(np.float32)))
