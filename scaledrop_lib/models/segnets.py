@@ -55,7 +55,29 @@ def conv_block(
     return nn.Sequential(*modules)
 
 
-class BinaryUNet(nn.Module):
+class _EncoderDecoder(nn.Module):
+    """What U-Net and SegNet share: three encoder blocks (the first full precision), a 1x1
+    full-precision output convolution, and the input-size check."""
+
+    def __init__(
+        self, config: NetConfig | None, in_channels: int, widths: tuple[int, int, int], bits: int
+    ) -> None:
+        super().__init__()
+        self.config = _check_config(config)
+        w1, w2, w3 = widths
+        self.enc1 = conv_block(in_channels, w1, self.config, bits, full_precision=True)
+        self.enc2 = conv_block(w1, w2, self.config, bits)
+        self.enc3 = conv_block(w2, w3, self.config, bits)
+        self.head = nn.Conv2d(w1, 1, 1)
+
+    @staticmethod
+    def _check_size(x: torch.Tensor) -> None:
+        # three 2x2 poolings must divide the image exactly for the decoder to line up
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"image height and width must be multiples of 8, got {tuple(x.shape)}")
+
+
+class BinaryUNet(_EncoderDecoder):
     """A three-level U-Net (widths w1-w2-w3, a bottleneck, skip connections by concatenation).
 
     Parameters
@@ -77,23 +99,17 @@ class BinaryUNet(nn.Module):
         widths: tuple[int, int, int] = (16, 32, 64),
         bits: int = 4,
     ) -> None:
-        super().__init__()
-        config = _check_config(config)
+        super().__init__(config, in_channels, widths, bits)
         w1, w2, w3 = widths
-        self.enc1 = conv_block(in_channels, w1, config, bits, full_precision=True)
-        self.enc2 = conv_block(w1, w2, config, bits)
-        self.enc3 = conv_block(w2, w3, config, bits)
-        self.bottom = conv_block(w3, w3, config, bits)
-        self.dec3 = conv_block(2 * w3, w2, config, bits)
-        self.dec2 = conv_block(2 * w2, w1, config, bits)
-        self.dec1 = conv_block(2 * w1, w1, config, bits)
-        self.head = nn.Conv2d(w1, 1, 1)
+        self.bottom = conv_block(w3, w3, self.config, bits)
+        self.dec3 = conv_block(2 * w3, w2, self.config, bits)
+        self.dec2 = conv_block(2 * w2, w1, self.config, bits)
+        self.dec1 = conv_block(2 * w1, w1, self.config, bits)
         self.pool = nn.MaxPool2d(2)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] % 8 or x.shape[-2] % 8:
-            raise ValueError(f"image height and width must be multiples of 8, got {tuple(x.shape)}")
+        self._check_size(x)
         e1 = self.enc1(x)
         e2 = self.enc2(self.pool(e1))
         e3 = self.enc3(self.pool(e2))
@@ -104,9 +120,10 @@ class BinaryUNet(nn.Module):
         return self.head(d1)
 
 
-class BinarySegNet(nn.Module):
+class BinarySegNet(_EncoderDecoder):
     """A three-level SegNet: encoder with max-pooling indices, decoder that unpools with them
-    (no skip concatenation, the Bayesian SegNet layout of the paper's [47], much smaller)."""
+    (no skip concatenation, the Bayesian SegNet layout of the paper's [47], much smaller).
+    Parameters as :class:`BinaryUNet`."""
 
     def __init__(
         self,
@@ -115,22 +132,16 @@ class BinarySegNet(nn.Module):
         widths: tuple[int, int, int] = (16, 32, 64),
         bits: int = 4,
     ) -> None:
-        super().__init__()
-        config = _check_config(config)
+        super().__init__(config, in_channels, widths, bits)
         w1, w2, w3 = widths
-        self.enc1 = conv_block(in_channels, w1, config, bits, full_precision=True)
-        self.enc2 = conv_block(w1, w2, config, bits)
-        self.enc3 = conv_block(w2, w3, config, bits)
-        self.dec3 = conv_block(w3, w2, config, bits)
-        self.dec2 = conv_block(w2, w1, config, bits)
-        self.dec1 = conv_block(w1, w1, config, bits)
-        self.head = nn.Conv2d(w1, 1, 1)
+        self.dec3 = conv_block(w3, w2, self.config, bits)
+        self.dec2 = conv_block(w2, w1, self.config, bits)
+        self.dec1 = conv_block(w1, w1, self.config, bits)
         self.pool = nn.MaxPool2d(2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] % 8 or x.shape[-2] % 8:
-            raise ValueError(f"image height and width must be multiples of 8, got {tuple(x.shape)}")
+        self._check_size(x)
         p1, i1 = self.pool(self.enc1(x))
         p2, i2 = self.pool(self.enc2(p1))
         p3, i3 = self.pool(self.enc3(p2))
