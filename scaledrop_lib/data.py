@@ -7,6 +7,8 @@ so every chapter runs offline. Pixel values 0..16 are scaled to [0, 1].
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +121,31 @@ def _pixels_to_float(array: np.ndarray) -> torch.Tensor:
 def load_cifar10(root: str | Path, train: bool = False, download: bool = False) -> TensorDataset:
     """CIFAR-10 from ``root/cifar-10-batches-py`` (the official python pickles).
 
-    Returns images float32 (N, 3, 32, 32) in [0, 1] and labels int64 (50000 train or 10000
-    test images for the real files).
+    Each pickle is a dict with ``b"data"``, uint8 (N, 3072) whose rows hold the 1024 red,
+    then green, then blue values of a 32x32 image row by row, and ``b"labels"``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder that holds (or will hold) ``cifar-10-batches-py/``.
+    train : bool
+        Read ``data_batch_1`` .. ``data_batch_5`` (50000 images) instead of ``test_batch``
+        (10000 images).
+    download : bool
+        Fetch and unpack the archive first through ``torchvision.datasets.CIFAR10`` (needs
+        network); the files are then read here as usual.
+
+    Returns
+    -------
+    TensorDataset
+        Images float32 (N, 3, 32, 32) in [0, 1] and labels int64 in 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        A batch file is missing; the message names it and suggests ``download=True``.
+    ValueError
+        A batch file is not a CIFAR-10 pickle.
     """
     import pickle
 
@@ -133,10 +158,21 @@ def load_cifar10(root: str | Path, train: bool = False, download: bool = False) 
     images, labels = [], []
     for name in names:
         path = _require(root / CIFAR10_FOLDER / name, "CIFAR-10")
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(batch[b"labels"])
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            batch_labels = [int(label) for label in batch[b"labels"]]
+        except Exception as error:  # pickle raises several types for damaged files
+            raise ValueError(
+                f"CIFAR-10 file {path} is unreadable or not in the official format"
+            ) from error
+        if len(batch_labels) != len(data):
+            raise ValueError(
+                f"CIFAR-10 file {path} has {len(data)} images but {len(batch_labels)} labels"
+            )
+        images.append(data)
+        labels.extend(batch_labels)
     return TensorDataset(
         _pixels_to_float(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64)
     )
@@ -145,7 +181,29 @@ def load_cifar10(root: str | Path, train: bool = False, download: bool = False) 
 def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> TensorDataset:
     """SVHN (cropped digits) from ``root/{split}_32x32.mat``; label 10 (the digit 0) -> 0.
 
-    Returns images float32 (N, 3, 32, 32) in [0, 1] and labels int64 in 0..9.
+    The MATLAB file holds ``X``, uint8 (32, 32, 3, N) as (height, width, channel, image),
+    and ``y``, (N, 1) labels 1..10.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder that holds (or will hold) ``{split}_32x32.mat``.
+    split : {"train", "test", "extra"}
+        Which official file to read.
+    download : bool
+        Fetch the file first through ``torchvision.datasets.SVHN`` (needs network).
+
+    Returns
+    -------
+    TensorDataset
+        Images float32 (N, 3, 32, 32) in [0, 1] and labels int64 in 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing; the message names it and suggests ``download=True``.
+    ValueError
+        ``split`` is unknown, or the file is unreadable or lacks ``X`` / ``y``.
     """
     from scipy.io import loadmat
 
@@ -162,6 +220,10 @@ def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> 
         labels = np.asarray(content["y"]).astype(np.int64).reshape(-1)
     except Exception as error:  # scipy raises several types for damaged files
         raise ValueError(f"SVHN file {path} is unreadable or not in the official format") from error
+    if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3):
+        raise ValueError(f"SVHN file {path}: X has shape {pixels.shape}, expected (32, 32, 3, N)")
+    if len(labels) != pixels.shape[3]:
+        raise ValueError(f"SVHN file {path} has {pixels.shape[3]} images but {len(labels)} labels")
     labels[labels == 10] = 0
     return TensorDataset(_pixels_to_float(pixels.transpose(3, 2, 0, 1)), torch.from_numpy(labels))
 
@@ -174,7 +236,31 @@ def load_stl10(
     The binary file stores each 96x96 image column-major; labels are 1..10 on disk, 0..9
     here. Images are area-averaged to ``size`` x ``size`` (32 matches CIFAR-10, P:265).
 
-    Returns images float32 (N, 3, size, size) in [0, 1] and labels int64.
+    Parameters
+    ----------
+    root : str or Path
+        Folder that holds (or will hold) ``stl10_binary/``.
+    split : {"train", "test"}
+        The labelled split to read (5000 train or 8000 test images for the real files).
+    size : int
+        Output height and width; 96 keeps the original images, anything else resizes with
+        ``torch.nn.functional.interpolate(mode="area")`` (a block mean when 96 is a multiple
+        of ``size``).
+    download : bool
+        Fetch and unpack the archive first through ``torchvision.datasets.STL10`` (needs
+        network; the archive is about 2.6 GB).
+
+    Returns
+    -------
+    TensorDataset
+        Images float32 (N, 3, size, size) in [0, 1] and labels int64 in 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing; the message names it and suggests ``download=True``.
+    ValueError
+        ``split`` is unknown, ``size`` is not positive, or the files are inconsistent.
     """
     split = check_choice("split", split, ("train", "test"))
     size = check_positive_int("size", size)
@@ -192,19 +278,29 @@ def load_stl10(
     labels = torch.from_numpy(np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1)
     if len(labels) != len(images):
         raise ValueError(f"STL-10 has {len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"STL-10 file {y_path} holds labels outside 1..10")
     if size != 96:
-        images = torch.nn.functional.adaptive_avg_pool2d(images, (size, size))
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="area")
     return TensorDataset(images, labels)
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
+    """Image files in ``folder`` keyed by stem; two files with one stem are an error."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"folder {folder} not found")
-    return {
-        p.stem: p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    }
+        raise FileNotFoundError(
+            f"folder {folder} not found (expected <root>/images and <root>/masks)"
+        )
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+            continue
+        if path.stem in files:
+            raise ValueError(
+                f"{files[path.stem]} and {path} share the stem {path.stem!r}; keep one of them"
+            )
+        files[path.stem] = path
+    return files
 
 
 def _read_image(path: Path, mode: str, size: tuple[int, int] | None, resample) -> np.ndarray:
@@ -229,11 +325,14 @@ def load_image_mask_folder(
     """An ISIC-style segmentation folder: ``root/images/`` and ``root/masks/``.
 
     Images and masks pair by file stem; a mask may be named ``<stem>``, ``<stem>_mask``,
-    ``<stem>_segmentation`` or ``<stem>_Segmentation`` (ISIC's convention), with any of
-    :data:`IMAGE_SUFFIXES`. Pairs are sorted by stem.
+    ``<stem>_segmentation`` or ``<stem>_Segmentation`` (ISIC's convention; the first that
+    exists wins), with any of :data:`IMAGE_SUFFIXES` (case-insensitive). Pairs are sorted
+    by image stem.
 
     Parameters
     ----------
+    root : str or Path
+        Folder holding ``images/`` and ``masks/``.
     size : int or (int, int), optional
         Resize every image (bilinear) and mask (nearest) to (height, width); required when
         the images differ in size.
@@ -246,21 +345,32 @@ def load_image_mask_folder(
     -------
     TensorDataset
         Images float32 (N, 3 or 1, H, W) in [0, 1] and masks float32 (N, 1, H, W) of {0, 1}.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root/images`` or ``root/masks`` is missing.
+    ValueError
+        No images; images without a mask or masks without an image (the count and up to
+        five stems of each); two files sharing a stem; an unreadable file (named); an image
+        and its mask of different sizes; images of different sizes while ``size`` is None.
     """
     from PIL import Image
 
     root = Path(root)
     mask_threshold = check_probability("mask_threshold", mask_threshold)
-    if isinstance(size, int):
+    if isinstance(size, numbers.Integral):
         size = (check_positive_int("size", size),) * 2
     elif size is not None:
+        if not isinstance(size, Sequence) or len(size) != 2:
+            raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
         size = (check_positive_int("size[0]", size[0]), check_positive_int("size[1]", size[1]))
     images = _image_files(root / "images")
     masks = _image_files(root / "masks")
     if not images:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root / 'images'}")
     pairs, used = [], set()
-    for stem, image_path in images.items():
+    for stem, image_path in sorted(images.items()):
         match = next((stem + s for s in MASK_STEM_SUFFIXES if stem + s in masks), None)
         if match is not None:
             pairs.append((stem, image_path, masks[match]))

@@ -187,3 +187,120 @@ def test_folder_errors_name_the_problem(tmp_path):
         load_image_mask_folder(tmp_path)
     with pytest.raises(ValueError, match="mask_threshold"):
         load_image_mask_folder(tmp_path, mask_threshold=2.0)
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+
+def test_cifar10_missing_batch_is_named_and_bad_pickles_are_value_errors(tmp_path):
+    write_cifar(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match=r"data_batch_3.*download=True"):
+        load_cifar10(tmp_path, train=True)
+    (folder / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match=r"test_batch is unreadable"):
+        load_cifar10(tmp_path)
+    data = np.zeros((2, 3072), np.uint8)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": data, b"labels": [1]}))
+    with pytest.raises(ValueError, match="2 images but 1 labels"):
+        load_cifar10(tmp_path)
+
+
+def test_svhn_missing_file_and_inconsistent_contents(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"test_32x32\.mat.*download=True"):
+        load_svhn(tmp_path)
+    images = np.zeros((32, 32, 3, 2), np.uint8)
+    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": images, "y": np.array([[1]])})
+    with pytest.raises(ValueError, match="2 images but 1 labels"):
+        load_svhn(tmp_path)
+    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": images[:, :, 0], "y": np.array([[1]])})
+    with pytest.raises(ValueError, match="expected"):
+        load_svhn(tmp_path)
+
+
+def test_stl10_train_split_bad_split_and_bad_labels(tmp_path):
+    images = np.stack([pattern_image(s, 96, 96) for s in range(2)])
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    images.transpose(0, 1, 3, 2).tofile(folder / "train_X.bin")
+    np.array([3, 7], np.uint8).tofile(folder / "train_y.bin")
+    data = load_stl10(tmp_path, "train", size=48)
+    expected = (images / 255.0).reshape(2, 3, 48, 2, 48, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(data.tensors[0].numpy(), expected, atol=1e-6)
+    assert data.tensors[1].tolist() == [2, 6]
+    with pytest.raises(FileNotFoundError, match=r"test_X\.bin"):
+        load_stl10(tmp_path, "test")
+    with pytest.raises(ValueError, match="split"):
+        load_stl10(tmp_path, "unlabeled")
+    np.array([0, 7], np.uint8).tofile(folder / "train_y.bin")
+    with pytest.raises(ValueError, match=r"train_y\.bin.*1\.\.10"):
+        load_stl10(tmp_path, "train")
+
+
+def test_folder_resize_matches_pil_bilinear_for_images_and_nearest_for_masks(tmp_path):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (20, 15, 3), dtype=np.uint8)
+    mask = rng.integers(0, 256, (20, 15), dtype=np.uint8)
+    write_pair(tmp_path, "a", image, mask)
+    x, y = load_image_mask_folder(tmp_path, size=(9, 11)).tensors
+    pil_image = Image.fromarray(image).resize((11, 9), Image.BILINEAR)
+    pil_mask = Image.fromarray(mask).resize((11, 9), Image.NEAREST)
+    np.testing.assert_allclose(x[0].numpy(), np.asarray(pil_image).transpose(2, 0, 1) / 255.0)
+    np.testing.assert_array_equal(y[0, 0].numpy(), np.asarray(pil_mask) / 255.0 > 0.5)
+    # a bilinear mask would have been smoothed first, then thresholded: not the same pixels
+    smoothed = np.asarray(Image.fromarray(mask).resize((11, 9), Image.BILINEAR)) / 255.0 > 0.5
+    assert not np.array_equal(y[0, 0].numpy(), smoothed)
+    square = load_image_mask_folder(tmp_path, size=7).tensors[0]
+    assert square.shape == (1, 3, 7, 7)
+
+
+def test_folder_grayscale_values_and_threshold_is_strict(tmp_path):
+    image = np.random.default_rng(3).integers(0, 256, (3, 3, 3), dtype=np.uint8)
+    mask = np.array([[0, 51, 255]] * 3, np.uint8)  # 0, 0.2, 1
+    write_pair(tmp_path, "a", image, mask)
+    grey = load_image_mask_folder(tmp_path, grayscale=True).tensors[0]
+    expected = np.asarray(Image.fromarray(image).convert("L")) / 255.0
+    np.testing.assert_allclose(grey[0, 0].numpy(), expected)
+    low = load_image_mask_folder(tmp_path, mask_threshold=0.1).tensors[1][0, 0, 0]
+    high = load_image_mask_folder(tmp_path, mask_threshold=0.3).tensors[1][0, 0, 0]
+    assert low.tolist() == [0.0, 1.0, 1.0] and high.tolist() == [0.0, 0.0, 1.0]
+    assert load_image_mask_folder(tmp_path, mask_threshold=1.0).tensors[1].max() == 0.0
+
+
+def test_folder_sorts_by_stem_not_by_file_name(tmp_path):
+    # "a-1.png" sorts before "a.png" as a file name, but the stem "a" comes before "a-1"
+    for stem, value in (("a-1", 200), ("a", 10)):
+        write_pair(tmp_path, stem, np.full((4, 4, 3), value, np.uint8), np.zeros((4, 4), np.uint8))
+    x = load_image_mask_folder(tmp_path).tensors[0]
+    assert (x[:, 0, 0, 0] * 255).round().tolist() == [10.0, 200.0]
+
+
+def test_folder_more_errors(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(FileNotFoundError, match="masks"):
+        load_image_mask_folder(tmp_path)
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        load_image_mask_folder(tmp_path)
+    image, mask = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)
+    for i in range(7):
+        Image.fromarray(image).save(tmp_path / "images" / f"lone{i}.jpg")
+    with pytest.raises(ValueError, match=r"7 images without a mask \(lone0, .*lone4, \.\.\.\)"):
+        load_image_mask_folder(tmp_path)
+    for i in range(7):
+        (tmp_path / "images" / f"lone{i}.jpg").unlink()
+    write_pair(tmp_path, "a", image, mask, "_mask")
+    Image.fromarray(image).save(tmp_path / "images" / "a.jpg")
+    with pytest.raises(ValueError, match="share the stem 'a'"):
+        load_image_mask_folder(tmp_path)
+    (tmp_path / "images" / "a.jpg").unlink()
+    (tmp_path / "masks" / "a_mask.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match=r"cannot read image .*a_mask\.png"):
+        load_image_mask_folder(tmp_path)
+    write_pair(tmp_path, "a", image, np.zeros((5, 8), np.uint8), "_mask")
+    with pytest.raises(ValueError, match=r"mask .*a_mask\.png"):
+        load_image_mask_folder(tmp_path)
+    for bad in [(4, 4, 4), 0, (4, -1)]:
+        with pytest.raises(ValueError, match="size"):
+            load_image_mask_folder(tmp_path, size=bad)
