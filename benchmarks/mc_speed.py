@@ -1,6 +1,7 @@
 """Benchmark: Monte-Carlo Scale-Dropout inference cost relative to one deterministic pass.
 
-Not a test (timings are noisy); every ratio below is measured side by side in one run.
+Not a test (timings are noisy); every ratio below is measured side by side in one run. The
+baseline, one deterministic pass, is the median of 21 timed passes.
 
     python benchmarks/mc_speed.py                 # digits CNN + VGG-small, batch 64
     python benchmarks/mc_speed.py --quick         # fewer seeds and a smaller VGG batch
@@ -64,6 +65,17 @@ def timed(fn, repeats: int = 1) -> tuple[float, float]:
             best = min(best, time.perf_counter() - start)
         memory = max(memory, peak.extra_mb)
     return best, memory
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` single calls (a steady baseline: the minimum would
+    favour a lucky run, one call alone is noisy)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def stage_flops(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, float, float]]:
@@ -177,14 +189,45 @@ def randomise(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def run(name: str, model: nn.Sequential, x: torch.Tensor, Ts, ps, seeds: int) -> None:
+def print_stages(model: nn.Sequential, flops, times, p: float, T: int) -> None:
+    """Each top-level module's share of FLOPs and of time in one deterministic pass, and how
+    often the prefix engine runs it in expectation: where FLOPs and time disagree."""
+    n_stochastic = sum(kind == "stochastic" for kind, _, _ in flops)
+    distinct = expected_distinct_prefixes([p] * (n_stochastic + 1), T)
+    total_flops = sum(before + after for _, before, after in flops)
+    total_time = sum(times)
+    print(f"  per module at T = {T}, p = {p}: share of FLOPs, share of time, expected runs")
+    seen = 0
+    for module, (kind, before, after), t in zip(model, flops, times, strict=True):
+        print(
+            f"    {type(module).__name__:17s} {(before + after) / total_flops:6.3f} "
+            f"{t / total_time:6.3f} {distinct[seen]:6.2f}"
+        )
+        seen += kind == "stochastic"
+
+
+def run(
+    name: str,
+    model: nn.Sequential,
+    x: torch.Tensor,
+    Ts,
+    ps,
+    seeds: int,
+    det_repeats: int = 21,
+    stages: bool = False,
+) -> None:
     flops = stage_flops(model, x)
     with mc_mode(model), torch.inference_mode():
         model(x)  # warm up
         with mc_mode(model, enabled=False):
-            det, _ = timed(lambda: model(x), repeats=3)
+            det = median_time(lambda: model(x), det_repeats)
             times = stage_times(model, x)
-        print(f"\n{name}: batch {x.shape[0]}, one deterministic pass {det * 1e3:.1f} ms")
+        print(
+            f"\n{name}: batch {x.shape[0]}, one deterministic pass {det * 1e3:.1f} ms "
+            f"(median of {det_repeats})"
+        )
+        if stages:
+            print_stages(model, flops, times, 0.2, 20)
         print(
             f"{'T':>4s} {'p':>5s} {'naive':>7s} {'batched':>8s} {'prefix':>7s} "
             f"{'(sd)':>6s} {'analytic':>9s} {'timed':>6s} | peak MB: {'naive':>6s} "
@@ -242,6 +285,7 @@ def main() -> None:
         [20, 50],
         [0.1, 0.2, 0.5],
         seeds,
+        stages=True,
     )
 
 
