@@ -17,6 +17,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from scaledrop_lib._checks import check_positive_int
 from scaledrop_lib.progress import progress
+from scaledrop_lib.scaledrop import seed_dropout
+from scaledrop_lib.seg_metrics import (
+    confusion_counts,
+    mc_pixel_maps,
+    segmentation_metrics,
+    uncertainty_error_stats,
+)
 from scaledrop_lib.train import scale_regularizer, seed_everything, weight_l2
 from scaledrop_lib.uncertainty import deterministic_predict, mc_predict
 
@@ -60,11 +67,11 @@ class SegHistory:
     best_epoch: int = -1
 
 
-def _pooled_iou(logits: torch.Tensor, masks: torch.Tensor) -> float:
-    pred = logits > 0
-    target = masks > 0.5
-    union = (pred | target).sum()
-    return float((pred & target).sum() / union) if union else 1.0
+def pooled_iou(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """IoU of two binary masks pooled over every pixel; 1.0 when both are empty (nothing to
+    find, nothing found), so early stopping never sees a nan."""
+    tp, fp, _, fn = confusion_counts(pred, target)
+    return tp / (tp + fp + fn) if tp + fp + fn else 1.0
 
 
 def fit_segmenter(
@@ -111,7 +118,7 @@ def fit_segmenter(
             count += len(images)
         history.train_loss.append(total / count)
         logits = deterministic_predict(model, val_images, logits=True, batch_size=64)
-        iou = _pooled_iou(logits, val_masks)
+        iou = pooled_iou(logits > 0, val_masks > 0.5)  # logit > 0 <=> probability > 0.5
         history.val_iou.append(iou)
         if iou > best_iou:
             best_iou, best_state, stale = iou, copy.deepcopy(model.state_dict()), 0
@@ -240,13 +247,6 @@ def segmentation_under_shift(
     """Apply ``shift(images, level)`` at each level and run T MC passes (masks seeded by
     ``seed`` at every level): pooled IoU of the mean mask, mean per-pixel predictive entropy and
     mutual information, and the AUROC of entropy as a detector of wrong pixels."""
-    from scaledrop_lib.scaledrop import seed_dropout
-    from scaledrop_lib.seg_metrics import (
-        mc_pixel_maps,
-        segmentation_metrics,
-        uncertainty_error_stats,
-    )
-
     if len(levels) == 0:
         raise ValueError("levels must not be empty")
     curve = ShiftCurve([float(v) for v in levels], [], [], [], [])

@@ -151,7 +151,7 @@ def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
     return inputs
 
 
-def _batched_softmax(
+def _batched_outputs(
     model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device, logits: bool = False
 ):
     def head(x: torch.Tensor) -> torch.Tensor:
@@ -243,7 +243,7 @@ def mc_predict(
         if use_prefix:
             return prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0].cpu()
         samples = [
-            _batched_softmax(model, inputs, batch_size, device, logits=logits)
+            _batched_outputs(model, inputs, batch_size, device, logits=logits)
             for _ in progress_bar(range(T), desc="MC passes", enabled=progress)
         ]
     return torch.stack(samples)
@@ -265,7 +265,7 @@ def deterministic_predict(
     """
     _check_inputs(inputs)
     with _inference(model, sampling=False, device=device, batch_size=batch_size) as device:
-        return _batched_softmax(model, inputs, batch_size, device, logits=logits)
+        return _batched_outputs(model, inputs, batch_size, device, logits=logits)
 
 
 def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,12 @@ from scaledrop_lib.lesions import load_lesion_splits
 from scaledrop_lib.models import NetConfig, digits_cnn, digits_mlp, segnet, unet
 from scaledrop_lib.mtj import attach_mtj
 from scaledrop_lib.scaledrop import apply_layerwise_p
-from scaledrop_lib.segmentation import SegHistory, deterministic_segment, fit_segmenter
+from scaledrop_lib.segmentation import (
+    SegHistory,
+    deterministic_segment,
+    fit_segmenter,
+    pooled_iou,
+)
 from scaledrop_lib.train import History, evaluate, fit, load_checkpoint, save_checkpoint
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -191,9 +196,7 @@ def train_recipe(
 
 def lesion_test_iou(model: nn.Module, images, masks) -> float:
     """Pooled IoU of the deterministic pass (probability > 0.5) against the masks."""
-    pred = deterministic_segment(model, images) > 0.5
-    target = masks > 0.5
-    return float((pred & target).sum() / (pred | target).sum())
+    return pooled_iou(deterministic_segment(model, images) > 0.5, masks > 0.5)
 
 
 def build(names: list[str] | None = None, show_progress: bool = True) -> dict[str, Any]:

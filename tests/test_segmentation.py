@@ -123,3 +123,42 @@ def test_uncertainty_marks_errors_and_borders_on_the_trained_unet(trained_unet_s
     assert entropy[band].mean() > 2 * entropy[~band].mean()
     variance = samples.var(0, unbiased=False).numpy()
     assert variance[band].mean() > 2 * variance[~band].mean()
+
+
+def test_pooled_iou_by_hand_and_empty_masks():
+    from scaledrop_lib.segmentation import pooled_iou
+
+    pred = torch.tensor([[1, 1, 0, 0]]).bool()
+    target = torch.tensor([[1, 0, 1, 0]]).bool()
+    assert pooled_iou(pred, target) == pytest.approx(1 / 3)
+    assert pooled_iou(torch.zeros(4).bool(), torch.zeros(4).bool()) == 1.0
+
+
+def test_segmentation_under_shift_matches_a_recomputation():
+    from scaledrop_lib.segmentation import segmentation_under_shift
+    from scaledrop_lib.shift import add_gaussian_noise
+
+    model, _ = load_pretrained("seg_unet_sd")
+    images, masks = load_lesion_splits().test.tensors
+    images, masks = images[:6], masks[:6]
+
+    def shift(x, level):
+        return add_gaussian_noise(x, level, seed=1)
+
+    curve = segmentation_under_shift(model, images, masks, shift, [0.0, 0.3], T=5, seed=2)
+    assert curve.levels == [0.0, 0.3]
+    for i, level in enumerate(curve.levels):
+        seed_dropout(model, 2)
+        samples = mc_segment(model, shift(images, level), 5).numpy().astype(np.float64)
+        mean = samples.mean(0)
+        pred, target = (mean >= 0.5).ravel(), (masks.numpy() > 0.5).ravel()
+        iou = (pred & target).sum() / (pred | target).sum()
+        assert curve.iou[i] == pytest.approx(iou)
+        p = np.clip(mean, 1e-12, 1 - 1e-12)
+        entropy = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+        assert curve.mean_entropy[i] == pytest.approx(entropy.mean(), rel=1e-4)
+        wrong = (mean >= 0.5).ravel() != target
+        assert curve.error_auroc[i] == pytest.approx(roc_auc_score(wrong, entropy.ravel()))
+    assert curve.iou[1] < curve.iou[0]  # strong noise hurts
+    with pytest.raises(ValueError, match="levels"):
+        segmentation_under_shift(model, images, masks, shift, [], T=2)

@@ -101,3 +101,28 @@ def test_unknown_method_is_rejected(tmp_path):
     write_fake_datasets(tmp_path / "data")
     with pytest.raises(ValueError, match="unknown methods"):
         shift_study.main(["--data-root", str(tmp_path / "data"), "--methods", "Bayes-by-backprop"])
+
+
+def test_flip_crop_is_a_window_of_the_padded_image_or_its_mirror():
+    import torch
+    from torch.nn.functional import pad
+    from torch.utils.data import TensorDataset
+
+    image = torch.arange(3 * 8 * 8, dtype=torch.float32).view(3, 8, 8) + 1
+    data = shift_study.FlipCropDataset(TensorDataset(image[None], torch.tensor([4])), padding=2)
+    candidates = {}
+    for flipped in (False, True):
+        padded = pad(image.flip(-1) if flipped else image, (2, 2, 2, 2))
+        for top in range(5):
+            for left in range(5):
+                candidates[(flipped, top, left)] = padded[:, top : top + 8, left : left + 8]
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(60):
+        out, label = data[0]
+        assert int(label) == 4 and out.shape == image.shape
+        matches = [key for key, window in candidates.items() if torch.equal(out, window)]
+        assert len(matches) == 1
+        seen.add(matches[0][0])
+    assert seen == {False, True}  # both orientations occur
+    assert len(data) == 1
