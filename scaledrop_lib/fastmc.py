@@ -117,14 +117,25 @@ def unproven_modules(model: nn.Module) -> bool:
 
 @dataclass
 class PrefixStats:
-    """What one prefix-shared run computed: binary-layer calls per stochastic layer."""
+    """What one prefix-shared run computed.
+
+    ``distinct_prefixes[l]`` is how many times stochastic layer l's binary output was computed
+    (the distinct prefixes of the l earlier masks); ``leaves`` how many distinct complete mask
+    vectors reached the output.
+    """
 
     T: int
-    distinct_prefixes: list[int]  # per stochastic layer: binary outputs computed
+    distinct_prefixes: list[int]
+    leaves: int = 0
 
     @property
     def naive_calls(self) -> int:
         return self.T * len(self.distinct_prefixes)
+
+    @property
+    def prefix_counts(self) -> list[int]:
+        """Distinct prefixes of length 0 .. L (L stochastic layers): the tree's width by depth."""
+        return [*self.distinct_prefixes, self.leaves]
 
 
 def _post(module: nn.Module, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -156,6 +167,7 @@ def prefix_shared_predict(
     keys = [[a.detach().cpu().numpy().tobytes() for a in row] for row in alphas]
     results: list[torch.Tensor | None] = [None] * T
     calls = [0] * len(stochastic)
+    leaves = [0]
 
     # 2. depth-first walk of the prefix tree, at the batch size of the naive loop
     def walk(stage_index: int, layer_index: int, x: torch.Tensor, passes: Sequence[int]) -> None:
@@ -164,6 +176,7 @@ def prefix_shared_predict(
             stage_index += 1
         if stage_index == len(stages):
             probs = x if logits else torch.softmax(x, dim=-1)
+            leaves[0] += 1
             for t in passes:
                 results[t] = probs
             return
@@ -178,7 +191,7 @@ def prefix_shared_predict(
             walk(stage_index + 1, layer_index + 1, out, members)
 
     walk(0, 0, inputs, list(range(T)))
-    return torch.stack(results), PrefixStats(T, calls)
+    return torch.stack(results), PrefixStats(T, calls, leaves[0])
 
 
 # ------------------------------------------------------------------ expected cost

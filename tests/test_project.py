@@ -18,6 +18,19 @@ def test_version_is_exposed():
     assert scaledrop_lib.__version__.count(".") == 2
 
 
+def test_package_docstring_maps_every_public_module():
+    listed = {
+        name.strip(",")
+        for line in scaledrop_lib.__doc__.split("-------")[1].splitlines()
+        for name in line.split("   ")[0].split()
+    }
+    package = ROOT / "scaledrop_lib"
+    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    modules |= {p.parent.name for p in package.glob("*/__init__.py")}
+    assert modules - listed == set(), "modules missing from scaledrop_lib's docstring"
+    assert listed - modules == set(), "docstring names modules that do not exist"
+
+
 def test_every_notebook_is_in_the_table_of_contents():
     toc = (ROOT / "_toc.yml").read_text()
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
