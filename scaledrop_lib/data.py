@@ -228,6 +228,9 @@ def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> 
     return TensorDataset(_pixels_to_float(pixels.transpose(3, 2, 0, 1)), torch.from_numpy(labels))
 
 
+STL10_CHUNK = 512  # images converted to float at a time
+
+
 def load_stl10(
     root: str | Path, split: str = "test", size: int = 32, download: bool = False
 ) -> TensorDataset:
@@ -271,17 +274,26 @@ def load_stl10(
         STL10(str(root), split=split, download=True)
     x_path = _require(root / STL10_FOLDER / f"{split}_X.bin", "STL-10")
     y_path = _require(root / STL10_FOLDER / f"{split}_y.bin", "STL-10")
-    raw = np.fromfile(x_path, dtype=np.uint8)
-    if raw.size % (3 * 96 * 96):
+    if x_path.stat().st_size % (3 * 96 * 96):
         raise ValueError(f"STL-10 file {x_path} does not hold whole 3x96x96 images")
-    images = _pixels_to_float(raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2))
+    # memory-mapped and converted in chunks: the 8000 test images as float at 96x96 would
+    # take 0.9 GB at once
+    if x_path.stat().st_size:
+        raw = np.memmap(x_path, dtype=np.uint8, mode="r").reshape(-1, 3, 96, 96)
+    else:  # mmap cannot map an empty file
+        raw = np.zeros((0, 3, 96, 96), dtype=np.uint8)
     labels = torch.from_numpy(np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1)
-    if len(labels) != len(images):
-        raise ValueError(f"STL-10 has {len(images)} images but {len(labels)} labels")
+    if len(labels) != len(raw):
+        raise ValueError(f"STL-10 has {len(raw)} images but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise ValueError(f"STL-10 file {y_path} holds labels outside 1..10")
-    if size != 96:
-        images = torch.nn.functional.interpolate(images, size=(size, size), mode="area")
+    images = torch.empty(len(raw), 3, size, size)
+    for start in range(0, len(raw), STL10_CHUNK):
+        chunk = _pixels_to_float(raw[start : start + STL10_CHUNK].transpose(0, 1, 3, 2))
+        if size != 96:
+            chunk = torch.nn.functional.interpolate(chunk, size=(size, size), mode="area")
+        images[start : start + len(chunk)] = chunk
+    del raw  # close the map
     return TensorDataset(images, labels)
 
 

@@ -8,6 +8,7 @@ import scipy.io
 import torch
 from PIL import Image
 
+import scaledrop_lib.data as data_module
 from scaledrop_lib.data import load_cifar10, load_image_mask_folder, load_stl10, load_svhn
 
 
@@ -103,6 +104,19 @@ def test_stl10_area_resize_is_the_block_mean(tmp_path):
     small = load_stl10(tmp_path, "test", size=32).tensors[0].numpy()
     expected = (images / 255.0).reshape(2, 3, 32, 3, 32, 3).mean(axis=(3, 5))
     np.testing.assert_allclose(small, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [96, 32])
+def test_stl10_chunks_join_seamlessly(tmp_path, monkeypatch, size):
+    """Five images read two at a time equal the closed form (last chunk short)."""
+    monkeypatch.setattr(data_module, "STL10_CHUNK", 2)
+    images = np.stack([pattern_image(s, 96, 96) for s in range(5)])
+    write_stl(tmp_path, images, [1, 2, 3, 4, 5])
+    got = load_stl10(tmp_path, "test", size=size)
+    factor = 96 // size
+    expected = (images / 255.0).reshape(5, 3, size, factor, size, factor).mean(axis=(3, 5))
+    np.testing.assert_allclose(got.tensors[0].numpy(), expected, atol=1e-6)
+    assert got.tensors[1].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_stl10_errors(tmp_path):
