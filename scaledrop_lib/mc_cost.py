@@ -25,6 +25,7 @@ from torch import nn
 
 from scaledrop_lib._checks import check_positive_int, check_probability
 from scaledrop_lib.fastmc import _binary_layer_of, _classify, expected_distinct_prefixes
+from scaledrop_lib.scaledrop import mc_mode
 
 _ELEMENTWISE = (nn.Hardtanh, nn.ReLU, nn.Tanh)
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
@@ -63,7 +64,7 @@ class StageCost:
         return self.shared_flops + self.branch_flops
 
 
-def _product_flops(layer: nn.Module, inputs: torch.Tensor, out: torch.Tensor) -> float:
+def _product_flops(layer: nn.Module, out: torch.Tensor) -> float:
     """2 x multiply-accumulates of a conv / linear layer (plain or binary)."""
     if hasattr(layer, "in_channels"):
         k = layer.kernel_size
@@ -77,7 +78,7 @@ def _unit_costs(module: nn.Module, inputs: torch.Tensor, out: torch.Tensor, stoc
 
     layer = _binary_layer_of(module)
     n_out = float(out.numel())
-    matmul = _product_flops(layer, inputs, out)
+    matmul = _product_flops(layer, out)
     shared = matmul + (inputs.numel() if layer.binarize_input else 0.0)
     shared += n_out if layer.bias is not None else 0.0
     after = n_out if layer.scale_enabled else 0.0  # the scale alpha (Eq. 8)
@@ -97,7 +98,8 @@ def stage_costs(model: nn.Sequential, inputs: torch.Tensor) -> list[StageCost]:
     model : nn.Sequential
         A model the prefix engine supports (see :func:`scaledrop_lib.fastmc.prefix_support`).
     inputs : torch.Tensor
-        One batch; the model runs once on it (no gradients, masks untouched).
+        One batch; the model runs once on it in eval mode without sampling masks (its
+        training flag, BatchNorm statistics and dropout generators are left as they were).
 
     Raises
     ------
@@ -129,7 +131,7 @@ def stage_costs(model: nn.Sequential, inputs: torch.Tensor) -> list[StageCost]:
                 StageCost(name, stage.stochastic, *_unit_costs(module, x, out, stage.stochastic))
             )
         elif isinstance(module, (nn.Conv2d, nn.Linear)):
-            matmul = _product_flops(module, x, out)
+            matmul = _product_flops(module, out)
             bias = n_out if module.bias is not None else 0.0
             costs.append(StageCost(name, False, matmul + bias, 0.0, matmul))
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -142,7 +144,8 @@ def stage_costs(model: nn.Sequential, inputs: torch.Tensor) -> list[StageCost]:
             costs.append(StageCost(name, False, 0.0, 0.0, 0.0))
 
     x = inputs
-    with torch.no_grad():
+    # eval mode without sampling: BatchNorm statistics and dropout generators stay untouched
+    with mc_mode(model, enabled=False), torch.no_grad():
         for stage in stages:
             out = stage.module(x)
             record(stage, x, out)

@@ -186,6 +186,21 @@ def test_expectation_matches_the_work_the_engine_does():
     assert np.mean(per_draw) > 1.2  # the draws did branch
 
 
+def test_counting_leaves_the_model_as_it_was():
+    model = digits_cnn(NetConfig(p=0.3)).train()
+    seed_dropout(model, 5)
+    generators = [m.generator for m in model.modules() if isinstance(m, ScaleDropout)]
+    states = [g.get_state() for g in generators]
+    norms = [m.running_mean.clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    stage_costs(model, torch.rand(4, 1, 8, 8))
+    assert model.training
+    for g, state in zip(generators, states, strict=True):
+        assert torch.equal(g.get_state(), state)
+    after = [m.running_mean for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for a, b in zip(norms, after, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_invalid_inputs_are_named():
     costs = stage_costs(digits_cnn(NetConfig(p=0.2)).eval(), torch.rand(2, 1, 8, 8))
     with pytest.raises(ValueError, match="p must lie"):
