@@ -209,9 +209,7 @@ def run(
                 set_dropout_p(model, p)
                 ratios, drawn, stats = [], [], []
                 for seed in range(seeds):
-                    # seed_dropout seeds module i with seed + i: space the seeds so that no
-                    # two draws share a generator stream
-                    seed_dropout(model, 1000 * seed)
+                    seed_dropout(model, seed)
                     ratios.append(
                         relative(
                             lambda T=T, stats=stats: stats.append(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_choice, check_probability
+from scaledrop_lib._checks import check_choice, check_positive_int, check_probability
 
 VARIANTS = ("unitary", "average", "random")
 GRANULARITIES = ("layer", "element")
@@ -209,13 +209,32 @@ def mc_mode(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def seed_dropout(model: nn.Module, seed: int) -> None:
-    """Give each dropout module its own generator, seeded ``seed + index`` in module order.
+SEED_STRIDE = 2**16  # generator seeds of one call: seed * SEED_STRIDE + module index
 
-    After this, the same seed reproduces every mask of a sequence of forward passes.
+
+def seed_dropout(model: nn.Module, seed: int) -> None:
+    """Give each dropout module its own generator, seeded ``seed * 2**16 + index`` in module
+    order.
+
+    After this, the same seed reproduces every mask of a sequence of forward passes. Different
+    seeds never share a generator stream (with ``seed + index``, seed 1's first module would
+    replay seed 0's second one, and replicas over consecutive seeds would be correlated);
+    seed 0 gives module i the seed i.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is negative or too large for a generator seed (>= 2**47), or the model has
+        2**16 dropout modules or more.
     """
-    for index, (_, module) in enumerate(stochastic_modules(model)):
-        module.generator = torch.Generator().manual_seed(seed + index)
+    seed = check_positive_int("seed", seed, minimum=0)
+    if seed >= 2**47:
+        raise ValueError(f"seed must be below 2**47, got {seed}")
+    modules = [module for _, module in stochastic_modules(model)]
+    if len(modules) >= SEED_STRIDE:
+        raise ValueError(f"seed_dropout supports fewer than {SEED_STRIDE} dropout modules")
+    for index, module in enumerate(modules):
+        module.generator = torch.Generator().manual_seed(seed * SEED_STRIDE + index)
 
 
 def set_dropout_p(model: nn.Module, p: float | dict[str, float]) -> None:

@@ -85,6 +85,28 @@ def test_masks_reproducible_from_a_seed():
     assert bits0 != bits1
 
 
+def test_seeds_never_share_a_generator_stream():
+    """Consecutive seeds give independent replicas: no (seed, module) pair replays another."""
+    model = nn.Sequential(*[ScaleDropout(0.5) for _ in range(4)])
+    streams = {}
+    for seed in range(6):
+        seed_dropout(model, seed)
+        for index in range(4):
+            bits = tuple(bool(model[index](ALPHA)[0] == 1.0) for _ in range(64))
+            assert bits not in streams, f"seed {seed} module {index} replays {streams.get(bits)}"
+            streams[bits] = (seed, index)
+    # seed 0 keeps the generator seeds 0, 1, 2, ... (stored notebook outputs rely on it)
+    seed_dropout(model, 0)
+    reference = torch.Generator().manual_seed(2)
+    assert torch.equal(model[2].generator.get_state(), reference.get_state())
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        seed_dropout(model, -1)
+    with pytest.raises(ValueError, match="seed must be below"):
+        seed_dropout(model, 2**47)
+    with pytest.raises(TypeError, match="seed"):
+        seed_dropout(model, 1.5)
+
+
 def test_custom_mask_source_is_used():
     calls = []
 
