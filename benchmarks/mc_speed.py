@@ -170,22 +170,21 @@ def run(
     """Print the table for one model; return {(T, p): (mean prefix ratio, analytic ratio)}."""
     costs = stage_costs(model, x)
     results = {}
-
-    def relative(fn) -> float:
-        """Time of ``fn()`` / time of a deterministic pass run just before it: pairing each
-        measurement with its own baseline cancels the shared machine's slow drifts. (The
-        baseline is the median of enough passes to last ~50 ms: one pass of a tiny model is
-        too short to time alone.)"""
-        with mc_mode(model, enabled=False):
-            baseline = median_time(lambda: model(x), baseline_repeats)
-        return best_time(fn) / baseline
-
     with mc_mode(model), torch.inference_mode():
         model(x)  # warm up
         with mc_mode(model, enabled=False):
             det = median_time(lambda: model(x), det_repeats)
-            baseline_repeats = max(1, min(9, round(0.05 / det)))
             times = stage_times(model, x)
+        # one pass of a tiny model is too short to time alone: enough passes for ~50 ms
+        baseline_repeats = max(1, min(9, round(0.05 / det)))
+
+        def relative(fn) -> float:
+            """Time of ``fn()`` / time of a deterministic pass run just before it: pairing
+            each measurement with its own baseline cancels the shared machine's drifts."""
+            with mc_mode(model, enabled=False):
+                baseline = median_time(lambda: model(x), baseline_repeats)
+            return best_time(fn) / baseline
+
         print(
             f"\n{name}: batch {x.shape[0]}, one deterministic pass {det * 1e3:.1f} ms "
             f"(median of {det_repeats})"

@@ -274,14 +274,16 @@ def load_stl10(
         STL10(str(root), split=split, download=True)
     x_path = _require(root / STL10_FOLDER / f"{split}_X.bin", "STL-10")
     y_path = _require(root / STL10_FOLDER / f"{split}_y.bin", "STL-10")
-    if x_path.stat().st_size % (3 * 96 * 96):
+    n_bytes = x_path.stat().st_size
+    if n_bytes % (3 * 96 * 96):
         raise ValueError(f"STL-10 file {x_path} does not hold whole 3x96x96 images")
     # memory-mapped and converted in chunks: the 8000 test images as float at 96x96 would
-    # take 0.9 GB at once
-    if x_path.stat().st_size:
-        raw = np.memmap(x_path, dtype=np.uint8, mode="r").reshape(-1, 3, 96, 96)
-    else:  # mmap cannot map an empty file
-        raw = np.zeros((0, 3, 96, 96), dtype=np.uint8)
+    # take 0.9 GB at once (mmap cannot map an empty file)
+    raw = (
+        np.memmap(x_path, dtype=np.uint8, mode="r").reshape(-1, 3, 96, 96)
+        if n_bytes
+        else np.zeros((0, 3, 96, 96), dtype=np.uint8)
+    )
     labels = torch.from_numpy(np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1)
     if len(labels) != len(raw):
         raise ValueError(f"STL-10 has {len(raw)} images but {len(labels)} labels")

@@ -210,6 +210,7 @@ def mc_mode(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
 
 
 SEED_STRIDE = 2**16  # generator seeds of one call: seed * SEED_STRIDE + module index
+SEED_LIMIT = 2**63 // SEED_STRIDE  # keeps every generator seed below 2**63
 
 
 def seed_dropout(model: nn.Module, seed: int) -> None:
@@ -228,7 +229,7 @@ def seed_dropout(model: nn.Module, seed: int) -> None:
         2**16 dropout modules or more.
     """
     seed = check_positive_int("seed", seed, minimum=0)
-    if seed >= 2**47:
+    if seed >= SEED_LIMIT:
         raise ValueError(f"seed must be below 2**47, got {seed}")
     modules = [module for _, module in stochastic_modules(model)]
     if len(modules) >= SEED_STRIDE:
