@@ -12,16 +12,17 @@ drifts cancel (the median of 21 passes is printed for scale).
 For each model, T and p it prints time(MC) / time(one deterministic pass) for
   naive    T plain forward passes (the loop in mc_predict),
   batched  one forward pass on the batch replicated T times,
-  prefix   the prefix-shared engine (scaledrop_lib.fastmc), mean +- sd over seeded mask draws,
+  prefix   the prefix-shared engine (scaledrop_lib.inference.prefix), mean +- sd over seeded
+           mask draws,
 the analytic expectation for the prefix engine (each module's FLOPs x the expected number of
-distinct mask prefixes it runs for, scaledrop_lib.mc_cost), prefix / analytic, the FLOP
+distinct mask prefixes it runs for, scaledrop_lib.inference.cost), prefix / analytic, the FLOP
 ratio of the masks actually drawn averaged over the same draws ("drawn": the expectation
 without the draw-to-draw spread), the mean over draws of each draw's time ratio / its drawn
 FLOP ratio ("pfx/drn": 1 when time follows FLOPs), the expectation weighting each module by
 its measured time ("timed"), and the peak extra resident memory of each method (MB, sampled
 every millisecond, measured in separate runs after returning free memory to the system).
 
-Timings run under scaledrop_lib.allocator.steady_allocator (unless ``--allocator default``):
+Timings run under allocator.steady_allocator (unless ``--allocator default``):
 glibc otherwise maps and unmaps every large activation, and the page faults that follow slow
 element-wise ops on VGG-small's 33.5 MB first-layer activations several-fold and inflate the
 deterministic baseline (see that module's docstring).
@@ -37,19 +38,19 @@ import time
 
 import psutil
 import torch
+from allocator import release_free_memory, steady_allocator
 from torch import nn
 
-from scaledrop_lib.allocator import release_free_memory, steady_allocator
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
-from scaledrop_lib.fastmc import prefix_shared_predict
-from scaledrop_lib.mc_cost import (
+from scaledrop_lib.inference.cost import (
     expected_cost_ratio,
     expected_runs,
     realized_cost_ratio,
     stage_costs,
 )
+from scaledrop_lib.inference.prefix import prefix_shared_predict
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.sampling import sampling, seed_dropout, set_dropout_p
 from scaledrop_lib.models import NetConfig, digits_cnn, vgg_small
-from scaledrop_lib.scaledrop import mc_mode, seed_dropout, set_dropout_p
 
 TARGET = {"T": 20, "p": 0.2, "max_ratio": 6.0, "max_gap": 1.3}  # issue #9, binary VGG-small
 
@@ -170,9 +171,9 @@ def run(
     """Print the table for one model; return {(T, p): (mean prefix ratio, analytic ratio)}."""
     costs = stage_costs(model, x)
     results = {}
-    with mc_mode(model), torch.inference_mode():
+    with sampling(model), torch.inference_mode():
         model(x)  # warm up
-        with mc_mode(model, enabled=False):
+        with sampling(model, mc=False):
             det = median_time(lambda: model(x), det_repeats)
             times = stage_times(model, x)
         # one pass of a tiny model is too short to time alone: enough passes for ~50 ms
@@ -181,7 +182,7 @@ def run(
         def relative(fn) -> float:
             """Time of ``fn()`` / time of a deterministic pass run just before it: pairing
             each measurement with its own baseline cancels the shared machine's drifts."""
-            with mc_mode(model, enabled=False):
+            with sampling(model, mc=False):
                 baseline = median_time(lambda: model(x), baseline_repeats)
             return best_time(fn) / baseline
 

@@ -1,14 +1,17 @@
 """steady_allocator keeps freed memory mapped (so timings skip page faults) and restores
 glibc's behaviour on exit; elsewhere it is a no-op that says so."""
 
+import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
+import allocator  # benchmarks/allocator.py (pytest puts benchmarks/ on sys.path)
 import pytest
+from allocator import allocator_tunable, release_free_memory, steady_allocator
 
-import scaledrop_lib.allocator as allocator
-from scaledrop_lib.allocator import allocator_tunable, release_free_memory, steady_allocator
+BENCHMARKS = Path(allocator.__file__).parent
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -21,7 +24,7 @@ def test_tunable_exactly_on_glibc():
 # tests may serve a large block from a free chunk instead of a fresh mmap
 RSS_SCRIPT = """
 import psutil, torch
-from scaledrop_lib.allocator import release_free_memory, steady_allocator
+from allocator import release_free_memory, steady_allocator
 
 MB = 2**20
 rss = lambda: psutil.Process().memory_info().rss
@@ -51,7 +54,11 @@ print(outside, applied, inside, trimmed, released, after)
 @pytest.mark.skipif(not GLIBC, reason="mallopt/malloc_trim exist only in glibc")
 def test_freed_memory_is_kept_inside_and_returned_outside():
     result = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT], capture_output=True, text=True, check=True
+        [sys.executable, "-c", RSS_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS)},
     )
     outside, applied, inside, trimmed, released, after = result.stdout.split()
     assert int(outside) < 16  # glibc's default: a 96 MB block is mmap-ed, unmapped on free

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scaledrop_lib.binary import (
+from scaledrop_lib.layers.binary import (
     BinaryConv2d,
     BinaryLinear,
     binarize_ste,

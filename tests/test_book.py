@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from myst_nb.core.render import MimeData, get_mime_priority, load_mime_renders
 
-from scaledrop_lib.book import (
+from scaledrop_lib.viz.book import (
     PLOTLY_JS,
     PLOTLY_MIME,
     PlotlyMimeRenderer,
@@ -20,7 +20,7 @@ FIGURE = {"data": [{"type": "bar", "y": [1, 2]}], "layout": {"title": {"text": "
 
 def test_plugin_is_registered_where_myst_nb_looks():
     names = [ep.value for ep in entry_points(group="myst_nb.mime_renderers")]
-    assert "scaledrop_lib.book:PlotlyMimeRenderer" in names
+    assert "scaledrop_lib.viz.book:PlotlyMimeRenderer" in names
     assert PlotlyMimeRenderer in load_mime_renders()
 
 

@@ -4,9 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
-from scaledrop_lib.cim import (
-    TABLE_VIII,
+from scaledrop_lib.hardware.cim import (
     EnergyCosts,
     LayerShape,
     dropout_module_count,
@@ -17,7 +15,9 @@ from scaledrop_lib.cim import (
     module_overhead,
     topology_module_count,
 )
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
 from scaledrop_lib.models import NetConfig, digits_cnn, lenet5
+from scaledrop_lib.paper import TABLE_VIII
 
 TABLE_VII_LAYER = LayerShape("paper", "conv", 3, 256, 512, 1, True)
 
@@ -162,7 +162,8 @@ def test_binary_conv_hook_survives_direct_use():
 
 
 def test_crossbar_tiles_account_for_every_weight_cell():
-    from scaledrop_lib.cim import crossbar_tiles, mapping_figure
+    from scaledrop_lib.hardware.cim import crossbar_tiles
+    from scaledrop_lib.viz.figures import mapping_figure
 
     layer = LayerShape("c", "conv", 3, 64, 300, 16, True)
     for strategy in (1, 2):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from scaledrop_lib.data import load_digits_arrays, load_digits_splits, split_indices
+from scaledrop_lib.data.digits import load_digits_arrays, load_digits_splits, split_indices
 
 
 def test_arrays_are_sklearn_digits_scaled_to_unit_interval():

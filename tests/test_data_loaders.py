@@ -8,8 +8,13 @@ import scipy.io
 import torch
 from PIL import Image
 
-import scaledrop_lib.data as data_module
-from scaledrop_lib.data import load_cifar10, load_image_mask_folder, load_stl10, load_svhn
+import scaledrop_lib.data.files as data_module
+from scaledrop_lib.data.files import (
+    load_cifar10,
+    load_image_mask_folder,
+    load_stl10,
+    load_svhn,
+)
 
 
 def pattern_image(seed, h=32, w=32):

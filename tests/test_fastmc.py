@@ -1,5 +1,6 @@
 """The prefix-shared MC engine returns exactly what the naive loop returns for the same masks."""
 
+import re
 import warnings
 
 import numpy as np
@@ -7,12 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
-from scaledrop_lib.fastmc import (
-    expected_distinct_prefixes,
-    prefix_shared_predict,
-    prefix_support,
-)
+from scaledrop_lib.inference.mc import mc_predict
+from scaledrop_lib.inference.prefix import expected_distinct_prefixes, prefix_shared_predict
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.sampling import sampling, seed_dropout
 from scaledrop_lib.models import (
     NetConfig,
     ScaledBinaryUnit,
@@ -21,8 +20,7 @@ from scaledrop_lib.models import (
     lenet5,
     resnet20,
 )
-from scaledrop_lib.scaledrop import mc_mode, seed_dropout
-from scaledrop_lib.uncertainty import mc_predict
+from scaledrop_lib.models.stages import PrefixObstacle, iter_stages, prefix_support
 
 
 def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -50,7 +48,7 @@ def naive_and_prefix(model, x, T, seed=0):
     seed_dropout(model, seed)
     naive = mc_predict(model, x, T, method="naive")
     seed_dropout(model, seed)
-    with mc_mode(model), torch.inference_mode():
+    with sampling(model), torch.inference_mode():
         fast, stats = prefix_shared_predict(model, x, T)
     return naive, fast, stats
 
@@ -114,27 +112,48 @@ def test_mc_predict_auto_uses_the_engine_and_matches():
 DIGIT = (1, 8, 8)
 
 
+OB = PrefixObstacle
+
+
 @pytest.mark.parametrize(
-    ("build", "shape", "reason"),
+    ("build", "shape", "obstacle"),
     [
-        (lambda: digits_cnn(NetConfig(p=0.2, granularity="element")), DIGIT, "element-wise"),
-        (lambda: digits_cnn(NetConfig(dropout="spin", p=0.2)), DIGIT, "not Scale-Dropout"),
-        (lambda: resnet20(NetConfig(p=0.2)), (3, 32, 32), "not an nn.Sequential"),
-        (lambda: digits_cnn(NetConfig(dropout="none")), DIGIT, "no layer-wise Scale-Dropout"),
-        (lambda: nn.Sequential(*digits_cnn(), nn.GELU()), DIGIT, "cannot prove"),
+        (lambda: digits_cnn(NetConfig(p=0.2, granularity="element")), DIGIT, OB.ELEMENT_MASKS),
+        (lambda: digits_cnn(NetConfig(dropout="spin", p=0.2)), DIGIT, OB.OTHER_DROPOUT),
+        (lambda: resnet20(NetConfig(p=0.2)), (3, 32, 32), OB.NOT_SEQUENTIAL),
+        (lambda: digits_cnn(NetConfig(dropout="none")), DIGIT, OB.NO_SCALE_DROPOUT),
+        (lambda: nn.Sequential(*digits_cnn(), nn.GELU()), DIGIT, OB.UNKNOWN_MODULE),
     ],
 )
-def test_unsupported_models_are_named_and_fall_back_with_a_warning(build, shape, reason):
+def test_unsupported_models_are_named_and_fall_back_with_a_warning(build, shape, obstacle):
     model = build()
-    assert reason in prefix_support(model)
+    support = prefix_support(model)
+    assert not support and support.obstacle is obstacle
+    assert obstacle.value in str(support)
     x = torch.randn(2, *shape)
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(ValueError, match=re.escape(obstacle.value)):
         prefix_shared_predict(model, x, 3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = mc_predict(model, x, 3, method="prefix")
     assert out.shape[0] == 3
     assert any("naive loop" in str(w.message) for w in caught)
+    # on "auto", only a module the engine does not know deserves a warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mc_predict(model, x, 2)
+    assert bool(caught) == (not obstacle.is_known_limitation)
+
+
+def test_stages_name_binary_layers_and_masks():
+    model = digits_cnn(NetConfig(p=0.2))
+    stages = list(iter_stages(model))
+    assert [s.index for s in stages] == list(range(len(model)))
+    stochastic = [s for s in stages if s.stochastic]
+    assert stochastic and all(s.binary_layer.scale_dropout is s.dropout for s in stochastic)
+    assert prefix_support(model) and str(prefix_support(model)) == ""
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        next(iter_stages(resnet20(NetConfig())))
 
 
 def test_no_warning_for_models_without_scale_dropout_on_auto():
@@ -159,7 +178,7 @@ def test_expected_distinct_prefixes_against_simulation():
 
 
 def test_mask_prefix_tree_counts():
-    from scaledrop_lib.fastmc import mask_prefix_tree
+    from scaledrop_lib.inference.prefix import mask_prefix_tree
 
     drops = [[0, 0, 1], [0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]]
     tree = mask_prefix_tree(drops)
@@ -180,5 +199,5 @@ def test_auto_warns_only_for_unknown_modules():
         warnings.simplefilter("error")
         mc_predict(known, torch.randn(2, 1, 8, 8), 2)  # element-wise: the loop, silently
     unknown = nn.Sequential(*digits_cnn(), nn.GELU())
-    with pytest.warns(UserWarning, match="cannot prove GELU"):
+    with pytest.warns(UserWarning, match=r"module 11 \(GELU\): cannot prove"):
         mc_predict(unknown, torch.randn(2, 1, 8, 8), 2)

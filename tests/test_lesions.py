@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from scaledrop_lib.lesions import LesionStyle, lesion_sample, load_lesion_splits, make_lesions
+from scaledrop_lib.data.lesions import (
+    LesionStyle,
+    lesion_sample,
+    load_lesion_splits,
+    make_lesions,
+)
 
 
 def test_shapes_ranges_and_binary_masks():

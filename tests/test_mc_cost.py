@@ -7,17 +7,18 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
-from scaledrop_lib.fastmc import prefix_shared_predict
-from scaledrop_lib.mc_cost import (
+from scaledrop_lib.inference.cost import (
     StageCost,
     expected_cost_ratio,
     expected_runs,
     realized_cost_ratio,
     stage_costs,
 )
+from scaledrop_lib.inference.prefix import prefix_shared_predict
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.dropout import ScaleDropout
+from scaledrop_lib.layers.sampling import sampling, seed_dropout
 from scaledrop_lib.models import NetConfig, ScaledBinaryUnit, digits_cnn, lenet5, vgg_small
-from scaledrop_lib.scaledrop import ScaleDropout, mc_mode, seed_dropout
 
 MODELS = [
     ("digits_cnn", lambda: digits_cnn(NetConfig(p=0.2)), (3, 1, 8, 8)),
@@ -167,7 +168,7 @@ def test_expectation_matches_the_work_the_engine_does():
     draws, T = 300, 20
     flops = sum(c.flops for c in costs)
     per_draw = []
-    with mc_mode(model), torch.inference_mode():
+    with sampling(model), torch.inference_mode():
         for seed in range(draws):
             calls[:] = [0] * len(model)
             branch_calls[:] = [0] * len(model)

@@ -2,7 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout, SpatialSpinDropout, SpinDropout
+from scaledrop_lib.layers.sampling import apply_layerwise_p, sampling, scale_dropout_layers
 from scaledrop_lib.models import (
     NetConfig,
     ScaledBinaryUnit,
@@ -11,15 +13,6 @@ from scaledrop_lib.models import (
     resnet18,
     resnet20,
     vgg_small,
-)
-from scaledrop_lib.scaledrop import (
-    MCDropout,
-    ScaleDropout,
-    SpatialSpinDropout,
-    SpinDropout,
-    apply_layerwise_p,
-    mc_mode,
-    scale_dropout_layers,
 )
 
 
@@ -167,6 +160,6 @@ def test_mc_samples_differ_only_with_dropout_on():
     x = torch.randn(8, 1, 8, 8)
     model.eval()
     assert torch.equal(model(x), model(x))
-    with mc_mode(model):
+    with sampling(model):
         outs = [model(x) for _ in range(10)]
     assert any(not torch.equal(outs[0], o) for o in outs[1:])

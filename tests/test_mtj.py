@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scaledrop_lib.mtj import (
+from scaledrop_lib.hardware.mtj import (
     ONE_X_SIGMA,
     VALIDITY_LIMIT,
     MTJBitSource,
@@ -18,7 +18,7 @@ from scaledrop_lib.mtj import (
     switching_time_constant,
     variation_sigma,
 )
-from scaledrop_lib.scaledrop import ScaleDropout
+from scaledrop_lib.layers.dropout import ScaleDropout
 
 KB, EV = 1.380649e-23, 1.602176634e-19
 
@@ -137,9 +137,9 @@ def test_bad_parameters(kwargs, match):
 
 
 def test_accuracy_under_variation_restores_the_mask_sources():
-    from scaledrop_lib.data import load_digits_splits
-    from scaledrop_lib.mtj import accuracy_under_variation
-    from scaledrop_lib.zoo import load_pretrained
+    from scaledrop_lib.data.digits import load_digits_splits
+    from scaledrop_lib.routines.zoo import load_pretrained
+    from scaledrop_lib.studies.variation import accuracy_under_variation
 
     model, _ = load_pretrained("cnn_var_ideal_0")
     before = [m.mask_source for m in model.modules() if isinstance(m, ScaleDropout)]

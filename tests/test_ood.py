@@ -4,27 +4,22 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from scaledrop_lib.ood import (
-    PAPER_TABLE_V,
+from scaledrop_lib.data.shift import OODSet, add_uniform_noise, rotate
+from scaledrop_lib.inference.mc import mc_predict
+from scaledrop_lib.metrics.ood import ood_rule, ood_rule_statistic
+from scaledrop_lib.metrics.predictive import normal_ci, predictive_entropy, sample_mean_ci
+from scaledrop_lib.paper import PAPER_TABLE_V
+from scaledrop_lib.routines.zoo import load_pretrained
+from scaledrop_lib.studies.shift import (
     deterministic_predictor,
     ensemble_predictor,
     mc_predictor,
     noise_ladder,
     ood_report,
-    paper_table_v_text,
     rotation_sweep,
 )
-from scaledrop_lib.plotting import mc_samples_figure
-from scaledrop_lib.shift import OODSet, add_uniform_noise, rotate
-from scaledrop_lib.uncertainty import (
-    mc_predict,
-    normal_ci,
-    ood_rule,
-    ood_rule_statistic,
-    predictive_entropy,
-    sample_mean_ci,
-)
-from scaledrop_lib.zoo import load_pretrained
+from scaledrop_lib.viz.plotting import mc_samples_figure
+from scaledrop_lib.viz.tables import paper_table_v_text
 
 
 def random_probs(T, N, C, seed, sharpness=1.0):
@@ -162,7 +157,7 @@ def test_mc_predictor_is_reproducible_and_matches_mc_predict(digits_net):
     first, again = predict(x), predict(x)
     assert first.shape == (6, 5, 10)
     assert torch.equal(first, again)
-    from scaledrop_lib.scaledrop import seed_dropout
+    from scaledrop_lib.layers.sampling import seed_dropout
 
     seed_dropout(digits_net, 3)
     assert torch.equal(first, mc_predict(digits_net, x, 6))
@@ -204,7 +199,7 @@ def test_noise_ladder_uses_one_noise_pattern_and_same_passes(digits_net):
     assert torch.equal(ladder.images[0], image.clamp(0, 1))
     assert torch.equal(ladder.images[1], add_uniform_noise(image[None], 0.3, seed=4)[0])
     torch.testing.assert_close(ladder.probs, ladder.logits.softmax(-1))
-    from scaledrop_lib.scaledrop import seed_dropout
+    from scaledrop_lib.layers.sampling import seed_dropout
 
     seed_dropout(digits_net, 2)
     probs = mc_predict(digits_net, ladder.images, 8)  # (T, S, C)
@@ -212,7 +207,7 @@ def test_noise_ladder_uses_one_noise_pattern_and_same_passes(digits_net):
 
 
 def test_mc_logits_are_exact_on_both_engines(digits_net):
-    from scaledrop_lib.scaledrop import seed_dropout
+    from scaledrop_lib.layers.sampling import seed_dropout
 
     x = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(5))
     results = {}

@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from scaledrop_lib.binary import BinaryConv2d
+from scaledrop_lib.layers.binary import BinaryConv2d
+from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout
+from scaledrop_lib.layers.quantizers import PACT, pact_quantize
+from scaledrop_lib.layers.sampling import sampling, seed_dropout
 from scaledrop_lib.models import NetConfig, segnet, unet
-from scaledrop_lib.pact import PACT, pact_quantize
-from scaledrop_lib.scaledrop import MCDropout, ScaleDropout, mc_mode, seed_dropout
 
 
 def test_pact_forward_levels_and_range():
@@ -53,7 +54,7 @@ def test_segmentation_nets_shapes_binary_layers_and_dropout(build):
     model.train()
     model(torch.rand(8, 3, 32, 32))
     model.eval()
-    with mc_mode(model):
+    with sampling(model):
         seed_dropout(model, 0)
         outs = torch.stack([model(x) for _ in range(6)])
     assert (outs.std(0) > 0).any()

@@ -3,17 +3,18 @@
 import pytest
 import torch
 
-from scaledrop_lib.data import load_digits_splits
-from scaledrop_lib.placement import (
+from scaledrop_lib.data.digits import load_digits_splits
+from scaledrop_lib.inference.mc import mc_predict
+from scaledrop_lib.layers.sampling import seed_dropout
+from scaledrop_lib.metrics.predictive import predictive_variance
+from scaledrop_lib.routines.zoo import load_pretrained
+from scaledrop_lib.studies.placement import (
     alpha_gradient_norm,
     alpha_shift,
     dropped_scale_effect,
     measure_placement,
     sign_flip_fractions,
 )
-from scaledrop_lib.scaledrop import seed_dropout
-from scaledrop_lib.uncertainty import mc_predict, predictive_variance
-from scaledrop_lib.zoo import load_pretrained
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_measure_placement_report_is_consistent(batch):
 
 
 def test_sign_flips_grow_with_p_and_vanish_without_dropout(batch):
-    from scaledrop_lib.scaledrop import ScaleDropout
+    from scaledrop_lib.layers.dropout import ScaleDropout
 
     model, _ = load_pretrained("cnn_scale_dropout")
     unit = model[3]

@@ -2,7 +2,7 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from scaledrop_lib.plotting import (
+from scaledrop_lib.viz.plotting import (
     METHOD_COLORS,
     TEMPLATE_NAME,
     image_grid,
@@ -55,7 +55,7 @@ def test_segmentation_panels_store_png_input_and_8_bit_maps():
     import numpy as np
     from PIL import Image
 
-    from scaledrop_lib.plotting import segmentation_panels
+    from scaledrop_lib.viz.plotting import segmentation_panels
 
     rng = np.random.default_rng(0)
     image = rng.random((3, 6, 5))

@@ -2,15 +2,17 @@ import pytest
 import torch
 from torch import nn
 
-from scaledrop_lib.scaledrop import (
+from scaledrop_lib.layers.dropout import (
     MCDropout,
     ScaleDropout,
     SpatialSpinDropout,
     SpinDropout,
-    mc_mode,
+    StochasticModule,
+)
+from scaledrop_lib.layers.sampling import (
+    sampling,
     seed_dropout,
     set_dropout_p,
-    set_mc_mode,
     stochastic_modules,
 )
 
@@ -138,16 +140,84 @@ def test_spin_dropouts_zero_neurons_or_whole_maps_without_rescaling():
     assert 0.4 < float((per_map[:, :, 0] == 0).float().mean()) < 0.6
 
 
-def test_mc_mode_switches_and_restores():
-    model = nn.Sequential(nn.Linear(2, 2), ScaleDropout(0.5), MCDropout(0.1))
+def _state(model: nn.Module) -> list:
+    """Every flag, p, generator and BatchNorm buffer sampling() promises to restore."""
+    state = []
+    for name, module in model.named_modules():
+        state.append((name, module.training, getattr(module, "mc", None)))
+        if isinstance(module, StochasticModule):
+            state.append((name, module.p, id(module.generator)))
+        if isinstance(module, nn.BatchNorm1d):
+            state.append((name, module.running_mean.tolist(), int(module.num_batches_tracked)))
+    return state
+
+
+def _mixed_model() -> nn.Sequential:
+    model = nn.Sequential(
+        nn.Linear(2, 3), nn.BatchNorm1d(3), ScaleDropout(0.5), MCDropout(0.1), nn.Dropout(0.3)
+    )
     model.train()
-    with mc_mode(model):
-        assert not model.training
+    model[1].eval()  # a frozen BatchNorm inside a training model: a mixed state
+    model[3].mc = True  # a switch a caller had turned on
+    return model
+
+
+def test_sampling_switches_everything_and_restores_every_module():
+    model = _mixed_model()
+    before = _state(model)
+    with sampling(model) as inside:
+        assert inside is model
+        assert not any(m.training for m in model.modules() if not isinstance(m, nn.Dropout))
         assert all(m.mc for _, m in stochastic_modules(model))
-    assert model.training
-    assert not any(m.mc for _, m in stochastic_modules(model))
-    set_mc_mode(model, True)
-    assert all(m.mc for _, m in stochastic_modules(model))
+        assert model[4].training  # plain torch dropout samples in train mode
+    assert _state(model) == before
+    with sampling(model, mc=False):
+        assert not any(m.mc for _, m in stochastic_modules(model)) and not model[4].training
+    assert _state(model) == before
+
+
+def test_sampling_sets_p_and_seed_for_the_block_only():
+    model = _mixed_model()
+    before = _state(model)
+    with sampling(model, p=0.9, seed=3, only=ScaleDropout):
+        assert (model[2].p, model[3].p) == (0.9, 0.1)
+        first = model[2].generator.initial_seed()
+    assert _state(model) == before
+    with sampling(model, p={"3": 0.7}):
+        assert (model[2].p, model[3].p) == (0.5, 0.7)
+    with sampling(model, seed=3):
+        assert model[2].generator.initial_seed() == first == 3 * 2**16
+    assert _state(model) == before
+
+
+def test_sampling_restores_on_error_and_batch_statistics():
+    model = _mixed_model()
+    model[1].train()
+    before = _state(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        with sampling(model, batch_statistics=True):
+            assert model[1].training
+            model[:2](torch.randn(8, 2))  # updates BatchNorm's running statistics
+            assert int(model[1].num_batches_tracked) == 1
+            raise RuntimeError("boom")
+    assert _state(model) == before
+
+
+def test_sampling_rejects_bad_arguments():
+    model = _mixed_model()
+    with pytest.raises(TypeError, match="model must be"):
+        with sampling("model"):
+            pass
+    with pytest.raises(ValueError, match=r"p must lie in"):
+        with sampling(model, p=1.5):
+            pass
+    with pytest.raises(ValueError, match="names 'x'"):
+        with sampling(model, p={"x": 0.1}):
+            pass
+    with pytest.raises(ValueError, match="seed"):
+        with sampling(model, seed=-1):
+            pass
+    assert _state(model) == _state(_mixed_model())
 
 
 def test_set_dropout_p_by_name_and_globally():

@@ -20,7 +20,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from scaledrop_lib.seg_metrics import (
+from scaledrop_lib.metrics.segmentation import (
     LUMA,
     PixelMaps,
     UncertaintyErrorStats,

@@ -7,19 +7,14 @@ import torch
 from scipy.ndimage import binary_dilation, binary_erosion
 from sklearn.metrics import roc_auc_score
 
-from scaledrop_lib.lesions import load_lesion_splits, make_lesions
+from scaledrop_lib.data.lesions import load_lesion_splits, make_lesions
+from scaledrop_lib.inference.segment import deterministic_segment, mc_segment
+from scaledrop_lib.layers.sampling import seed_dropout
 from scaledrop_lib.models import NetConfig, segnet, unet
-from scaledrop_lib.scaledrop import seed_dropout
-from scaledrop_lib.segmentation import (
-    METRIC_NAMES,
-    PAPER_TABLE_IV,
-    deterministic_segment,
-    fit_segmenter,
-    mc_segment,
-    metrics_table,
-    soft_dice_loss,
-)
-from scaledrop_lib.zoo import load_pretrained
+from scaledrop_lib.paper import METRIC_NAMES, PAPER_TABLE_IV
+from scaledrop_lib.routines.segmentation import fit_segmenter, soft_dice_loss
+from scaledrop_lib.routines.zoo import load_pretrained
+from scaledrop_lib.viz.tables import metrics_table
 
 
 def test_soft_dice_loss_by_hand():
@@ -62,7 +57,7 @@ def test_mc_segment_is_seeded_and_matches_deterministic_at_p0():
     b = mc_segment(model, x, 4)
     assert a.shape == (4, 3, 1, 16, 16) and torch.equal(a, b)
     assert (a.std(0) > 0).any()
-    from scaledrop_lib.scaledrop import set_dropout_p
+    from scaledrop_lib.layers.sampling import set_dropout_p
 
     set_dropout_p(model, 0.0)
     torch.testing.assert_close(mc_segment(model, x, 2)[0], deterministic_segment(model, x))
@@ -126,7 +121,7 @@ def test_uncertainty_marks_errors_and_borders_on_the_trained_unet(trained_unet_s
 
 
 def test_pooled_iou_by_hand_and_empty_masks():
-    from scaledrop_lib.segmentation import pooled_iou
+    from scaledrop_lib.routines.segmentation import pooled_iou
 
     pred = torch.tensor([[1, 1, 0, 0]]).bool()
     target = torch.tensor([[1, 0, 1, 0]]).bool()
@@ -135,8 +130,8 @@ def test_pooled_iou_by_hand_and_empty_masks():
 
 
 def test_segmentation_under_shift_matches_a_recomputation():
-    from scaledrop_lib.segmentation import segmentation_under_shift
-    from scaledrop_lib.shift import add_gaussian_noise
+    from scaledrop_lib.data.shift import add_gaussian_noise
+    from scaledrop_lib.studies.segmentation import segmentation_under_shift
 
     model, _ = load_pretrained("seg_unet_sd")
     images, masks = load_lesion_splits().test.tensors

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from scaledrop_lib.shift import (
+from scaledrop_lib.data.shift import (
     DEFAULT_NOISE_STD,
     SKIMAGE_PHOTOS,
     add_gaussian_noise,
@@ -217,7 +217,7 @@ def test_ood_sets_accept_other_datasets_for_d5_d6():
 
 
 def test_change_contrast_keeps_the_mean_and_scales_deviations():
-    from scaledrop_lib.shift import change_contrast
+    from scaledrop_lib.data.shift import change_contrast
 
     x = 0.25 + 0.5 * images(n=3, c=3)  # in [0.25, 0.75]: no clipping at factor 0.5 or 1.5
     assert torch.equal(change_contrast(x, 1.0), x)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from scaledrop_lib import shift_study
+from scaledrop_lib.studies import cifar as shift_study
 
 
 def write_fake_datasets(root, n_train=40, n_test=12, seed=0):

@@ -4,16 +4,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from scaledrop_lib.train import (
-    evaluate,
-    file_sha256,
-    fit,
-    load_checkpoint,
-    objective,
-    save_checkpoint,
-    scale_regularizer,
-    weight_l2,
-)
+from scaledrop_lib.routines.checkpoints import file_sha256, load_checkpoint, save_checkpoint
+from scaledrop_lib.routines.train import evaluate, fit, objective, scale_regularizer, weight_l2
 
 
 class Scaled(nn.Module):

@@ -13,31 +13,23 @@ from sklearn.metrics import (
 )
 from torch import nn
 
-from scaledrop_lib import uncertainty
-from scaledrop_lib.plotting import METHOD_COLORS
-from scaledrop_lib.scaledrop import ScaleDropout
-from scaledrop_lib.uncertainty import (
-    accuracy,
-    aupr,
-    auroc,
-    brier_score,
-    detection_rate,
-    deterministic_predict,
-    expected_calibration_error,
+from scaledrop_lib.inference.mc import deterministic_predict, mc_predict
+from scaledrop_lib.layers.dropout import ScaleDropout
+from scaledrop_lib.metrics import _validation
+from scaledrop_lib.metrics.calibration import expected_calibration_error, reliability_diagram_data
+from scaledrop_lib.metrics.classification import accuracy, brier_score, negative_log_likelihood
+from scaledrop_lib.metrics.ood import aupr, auroc, detection_rate, fpr_at_tpr, ood_rule
+from scaledrop_lib.metrics.predictive import (
     expected_entropy,
-    fpr_at_tpr,
-    mc_predict,
     mutual_information,
-    negative_log_likelihood,
     normal_ci,
-    ood_rule,
     percentile_ci,
     predictive_entropy,
     predictive_mean,
     predictive_variance,
-    reliability_diagram,
-    reliability_diagram_data,
 )
+from scaledrop_lib.viz.figures import reliability_diagram
+from scaledrop_lib.viz.plotting import METHOD_COLORS
 
 Z975 = 1.959963984540054  # standard-normal 97.5 % quantile
 
@@ -97,7 +89,7 @@ def test_percentiles_in_chunks_of_inputs_are_the_same(monkeypatch, limit):
     # torch.quantile had a 2**24-element limit; chunking over inputs must not change results
     probs = random_probs(T=20, N=5, C=4, seed=9)
     reference = percentile_ci(probs, 0.8, interpolation="midpoint")
-    monkeypatch.setattr(uncertainty, "_QUANTILE_MAX_ELEMENTS", limit)  # 1 or 2 inputs a chunk
+    monkeypatch.setattr(_validation, "_QUANTILE_MAX_ELEMENTS", limit)  # 1 or 2 inputs a chunk
     chunked = percentile_ci(probs, 0.8, interpolation="midpoint")
     assert torch.equal(chunked[0], reference[0]) and torch.equal(chunked[1], reference[1])
     q10 = np.percentile(probs.numpy(), 10, axis=0)
@@ -568,7 +560,7 @@ class Noisy(nn.Module):
 
 
 def test_mc_summary_agrees_with_its_parts():
-    from scaledrop_lib.uncertainty import mc_summary
+    from scaledrop_lib.studies.sweeps import mc_summary
 
     torch.manual_seed(1)
     model = Noisy()
@@ -583,7 +575,7 @@ def test_mc_summary_agrees_with_its_parts():
 
 
 def test_plateau_by_hand():
-    from scaledrop_lib.uncertainty import plateau_T
+    from scaledrop_lib.metrics.statistics import plateau_T
 
     Ts = [1, 2, 5, 10, 20, 50]
     # T=5 is inside the band, but T=10 falls out again: the plateau starts at 20
@@ -595,8 +587,8 @@ def test_plateau_by_hand():
 
 
 def test_sweep_uses_nested_samples_and_reseeds():
-    from scaledrop_lib.scaledrop import seed_dropout
-    from scaledrop_lib.uncertainty import sweep_T
+    from scaledrop_lib.layers.sampling import seed_dropout
+    from scaledrop_lib.studies.sweeps import sweep_T
 
     torch.manual_seed(0)
     model = Noisy()
@@ -613,7 +605,7 @@ def test_sweep_uses_nested_samples_and_reseeds():
 def test_mean_confidence_interval_matches_scipy():
     from scipy import stats
 
-    from scaledrop_lib.uncertainty import mean_confidence_interval
+    from scaledrop_lib.metrics.statistics import mean_confidence_interval
 
     values = [0.97, 0.98, 0.975, 0.99, 0.985]
     mean, lo, hi = mean_confidence_interval(values, 0.95)

@@ -1,8 +1,8 @@
 import plotly.graph_objects as go
 import pytest
 
-from scaledrop_lib.book import PLOTLY_MIME
-from scaledrop_lib.widgets import LiveFigure, figure_mimebundle, static_slider_figure
+from scaledrop_lib.viz.book import PLOTLY_MIME
+from scaledrop_lib.viz.widgets import LiveFigure, figure_mimebundle, static_slider_figure
 
 
 def bar_figure(height: float, color: str = "red") -> go.Figure:

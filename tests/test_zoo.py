@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from scaledrop_lib.data import load_digits_splits
-from scaledrop_lib.train import evaluate, file_sha256
-from scaledrop_lib.zoo import (
+from scaledrop_lib.data.digits import load_digits_splits
+from scaledrop_lib.routines.checkpoints import file_sha256
+from scaledrop_lib.routines.train import evaluate
+from scaledrop_lib.routines.zoo import (
     MANIFEST,
     RECIPES,
     checkpoint_path,
@@ -33,7 +34,7 @@ def test_loaded_model_reproduces_its_recorded_test_accuracy(name):
 
 
 def test_load_refuses_a_modified_file(tmp_path, monkeypatch):
-    import scaledrop_lib.zoo as zoo
+    import scaledrop_lib.routines.zoo as zoo
 
     name = "cnn_deterministic"
     copy = tmp_path / f"{name}.pt"
@@ -47,12 +48,12 @@ def test_load_refuses_a_modified_file(tmp_path, monkeypatch):
 
 
 def test_unknown_and_missing_names_are_clear(monkeypatch, tmp_path):
-    import scaledrop_lib.zoo as zoo
+    import scaledrop_lib.routines.zoo as zoo
 
     with pytest.raises(ValueError, match="unknown pretrained model 'resnet'"):
         load_pretrained("resnet")
     monkeypatch.setattr(zoo, "checkpoint_path", lambda n: tmp_path / f"{n}.pt")
-    with pytest.raises(FileNotFoundError, match="python -m scaledrop_lib.zoo cnn_float"):
+    with pytest.raises(FileNotFoundError, match="python -m scaledrop_lib.routines.zoo cnn_float"):
         zoo.load_pretrained("cnn_float")
 
 

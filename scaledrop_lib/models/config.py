@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scaledrop_lib._checks import check_choice, check_probability
-from scaledrop_lib.scaledrop import GRANULARITIES, VARIANTS
+from scaledrop_lib.kinds import DropoutKind
+from scaledrop_lib.layers.dropout import GRANULARITIES, VARIANTS
+from scaledrop_lib.models.units import PLACEMENTS
 
-#: ``"scale"``: Scale-Dropout on every binary layer (the paper); ``"spin"``: SpinDrop-style
-#: per-neuron dropout and ``"spatial_spin"``: per-feature-map dropout on the inputs of binary
-#: layers; ``"mc"``: standard dropout after each hidden layer of a ``precision="float"`` net (the
-#: MC-Dropout baseline); ``"none"``: a deterministic network.
-DROPOUTS = ("scale", "spin", "spatial_spin", "mc", "none")
 PRECISIONS = ("binary", "float")
 
 
@@ -22,12 +19,13 @@ class NetConfig:
 
     Parameters
     ----------
-    dropout : str
-        One of :data:`DROPOUTS`.
+    dropout : DropoutKind or str
+        Which dropout the net carries (:class:`~scaledrop_lib.kinds.DropoutKind`; its value,
+        e.g. ``"scale"``, is accepted too and converted).
     p : float
         Dropout probability (P(dropped)) for every dropout module.
     variant, granularity : str
-        Scale-Dropout options (see :class:`scaledrop_lib.scaledrop.ScaleDropout`).
+        Scale-Dropout options (see :class:`scaledrop_lib.layers.dropout.ScaleDropout`).
     placement : str
         Where the scale sits relative to BatchNorm (see
         :class:`scaledrop_lib.models.units.ScaledBinaryUnit`).
@@ -37,7 +35,7 @@ class NetConfig:
         Binarise the first and last layers too (default: keep them full precision).
     """
 
-    dropout: str = "scale"
+    dropout: DropoutKind = DropoutKind.SCALE
     p: float = 0.2
     variant: str = "unitary"
     granularity: str = "layer"
@@ -46,9 +44,8 @@ class NetConfig:
     binary_first_last: bool = False
 
     def __post_init__(self) -> None:
-        from scaledrop_lib.models.units import PLACEMENTS
 
-        check_choice("dropout", self.dropout, DROPOUTS)
+        object.__setattr__(self, "dropout", DropoutKind.parse("dropout", self.dropout))
         check_probability("p", self.p)
         check_choice("variant", self.variant, VARIANTS)
         check_choice("granularity", self.granularity, GRANULARITIES)
@@ -56,14 +53,21 @@ class NetConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if self.precision == "float" and self.dropout in ("scale", "spin", "spatial_spin"):
             raise ValueError(
-                f"dropout {self.dropout!r} needs precision='binary' (float nets have no scale "
-                "vectors or binary inputs); use dropout='mc' for the MC-Dropout baseline"
+                f"dropout {self.dropout.value!r} needs precision='binary' (float nets have no "
+                "scale vectors or binary inputs); use dropout='mc' for the MC-Dropout baseline"
             )
         if self.precision == "binary" and self.dropout == "mc":
             raise ValueError(
                 "dropout 'mc' (standard dropout) is the full-precision baseline: use "
                 "precision='float', or dropout='spin' for neuron dropout on a binary net"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain Python values (for JSON and checkpoint metadata)."""
+        return {
+            name: str(value) if isinstance(value, DropoutKind) else value
+            for name, value in asdict(self).items()
+        }
 
     def with_options(self, **changes: Any) -> NetConfig:
         """A copy with some options changed (validated again)."""

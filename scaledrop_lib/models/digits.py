@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from scaledrop_lib.data import DIGITS_CLASSES, DIGITS_SHAPE
+from scaledrop_lib.data.digits import DIGITS_CLASSES, DIGITS_SHAPE
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.sequential import build_sequential
 

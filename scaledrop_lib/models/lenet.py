@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
+from scaledrop_lib.layers.dropout import ScaleDropout
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
-from scaledrop_lib.scaledrop import ScaleDropout
 
 
 def lenet5(config: NetConfig | None = None, num_classes: int = 10) -> nn.Sequential:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from scaledrop_lib.layers.dropout import MCDropout
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.sequential import binary_layer, float_layer, input_dropout
 from scaledrop_lib.models.units import ScaledBinaryUnit
-from scaledrop_lib.scaledrop import MCDropout
 
 
 class BasicBlock(nn.Module):

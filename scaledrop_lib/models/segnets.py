@@ -14,20 +14,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d
+from scaledrop_lib.kinds import DropoutKind
+from scaledrop_lib.layers.binary import BinaryConv2d
+from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout
+from scaledrop_lib.layers.quantizers import PACT
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
-from scaledrop_lib.pact import PACT
-from scaledrop_lib.scaledrop import MCDropout, ScaleDropout
 
-SEG_DROPOUTS = ("scale", "mc", "none")
+#: The dropout kinds the segmentation nets are built with.
+SEGMENTATION_KINDS = (DropoutKind.SCALE, DropoutKind.MC, DropoutKind.NONE)
 
 
 def _check_config(config: NetConfig | None) -> NetConfig:
     config = config or NetConfig()
-    if config.dropout not in SEG_DROPOUTS:
+    if config.dropout not in SEGMENTATION_KINDS:
+        kinds = ", ".join(repr(kind.value) for kind in SEGMENTATION_KINDS)
         raise ValueError(
-            f"segmentation nets support dropout in {SEG_DROPOUTS}, got {config.dropout!r} "
+            f"segmentation nets support dropout {kinds}, got {config.dropout.value!r} "
             "(SpinDrop variants need binary activations; these nets use 4-bit PACT)"
         )
     return config

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from scaledrop_lib.binary import BinaryConv2d, BinaryLinear, SignActivation
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear, SignActivation
+from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout, SpatialSpinDropout, SpinDropout
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
-from scaledrop_lib.scaledrop import MCDropout, ScaleDropout, SpatialSpinDropout, SpinDropout
 
 #: A layer list: ("conv", channels) is a 3x3 convolution with padding 1, ("pool",) a 2x2 max
 #: pool, ("flatten",) flattens, ("fc", features) a hidden fully connected layer. The classifier

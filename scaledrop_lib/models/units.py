@@ -72,7 +72,8 @@ class ScaledBinaryUnit(nn.Module):
     ) -> torch.Tensor:
         """The rest of :meth:`forward` given the binary layer's output ``z`` (BN and scale).
 
-        Splitting here lets :mod:`scaledrop_lib.fastmc` compute ``z`` once for many passes.
+        Splitting here lets :mod:`scaledrop_lib.inference.prefix` compute ``z`` once for many
+        passes.
         """
         if self.placement == "before_bn":
             return self.norm(self._scale(z, alpha))

@@ -1,0 +1,87 @@
+"""Offline data (embedded digits, procedural lesions, shifted and OOD sets) and real-data loaders.
+
+Modules
+-------
+digits         The embedded handwritten digits (scikit-learn's 8x8 set) and reproducible splits of
+               them
+lesions        A procedural skin-lesion segmentation dataset that runs offline (chapter 5)
+shift          Distribution shift and out-of-distribution (OOD) inputs (Sec. VI-A2, VI-F; Fig. 5, 6,
+               Table V)
+files          Loaders for the paper's real datasets, read from their official files
+"""
+
+from scaledrop_lib.data.digits import (
+    DIGITS_CLASSES,
+    DIGITS_MAX_PIXEL,
+    DIGITS_SHAPE,
+    DigitsSplits,
+    load_digits_arrays,
+    load_digits_splits,
+    split_indices,
+)
+from scaledrop_lib.data.files import (
+    CIFAR10_FOLDER,
+    IMAGE_SUFFIXES,
+    MASK_STEM_SUFFIXES,
+    STL10_CHUNK,
+    STL10_FOLDER,
+    load_cifar10,
+    load_image_mask_folder,
+    load_stl10,
+    load_svhn,
+)
+from scaledrop_lib.data.lesions import (
+    LesionSplits,
+    LesionStyle,
+    lesion_sample,
+    load_lesion_splits,
+    make_lesions,
+)
+from scaledrop_lib.data.shift import (
+    DEFAULT_NOISE_STD,
+    NATURAL_SOURCES,
+    SKIMAGE_PHOTOS,
+    SKLEARN_SAMPLE_IMAGES,
+    OODSet,
+    add_gaussian_noise,
+    add_uniform_noise,
+    change_contrast,
+    natural_image_patches,
+    ood_sets,
+    rotate,
+)
+
+__all__ = [
+    "CIFAR10_FOLDER",
+    "DEFAULT_NOISE_STD",
+    "DIGITS_CLASSES",
+    "DIGITS_MAX_PIXEL",
+    "DIGITS_SHAPE",
+    "IMAGE_SUFFIXES",
+    "MASK_STEM_SUFFIXES",
+    "NATURAL_SOURCES",
+    "SKIMAGE_PHOTOS",
+    "SKLEARN_SAMPLE_IMAGES",
+    "STL10_CHUNK",
+    "STL10_FOLDER",
+    "DigitsSplits",
+    "LesionSplits",
+    "LesionStyle",
+    "OODSet",
+    "add_gaussian_noise",
+    "add_uniform_noise",
+    "change_contrast",
+    "lesion_sample",
+    "load_cifar10",
+    "load_digits_arrays",
+    "load_digits_splits",
+    "load_image_mask_folder",
+    "load_lesion_splits",
+    "load_stl10",
+    "load_svhn",
+    "make_lesions",
+    "natural_image_patches",
+    "ood_sets",
+    "rotate",
+    "split_indices",
+]

@@ -1,0 +1,54 @@
+"""Running a model for predictions: Monte-Carlo sampling, its fast exact engine, its cost.
+
+Modules
+-------
+mc             Monte-Carlo inference: T stochastic passes, one deterministic pass, an ensemble's
+               passes
+prefix         Exact Monte-Carlo Scale-Dropout with shared prefixes (a prefix tree of masks)
+cost           The analytic cost of prefix-shared Monte-Carlo inference
+               (:mod:`scaledrop_lib.inference.prefix`)
+segment        Segmentation inference: deterministic and Monte-Carlo foreground probabilities
+               (chapter 5)
+"""
+
+from scaledrop_lib.inference.cost import (
+    StageCost,
+    expected_cost_ratio,
+    expected_runs,
+    realized_cost_ratio,
+    stage_costs,
+)
+from scaledrop_lib.inference.mc import (
+    deterministic_predict,
+    ensemble_predict,
+    mc_predict,
+)
+from scaledrop_lib.inference.prefix import (
+    PrefixStats,
+    PrefixTree,
+    expected_distinct_prefixes,
+    mask_prefix_tree,
+    prefix_shared_predict,
+)
+from scaledrop_lib.inference.segment import (
+    deterministic_segment,
+    mc_segment,
+)
+
+__all__ = [
+    "PrefixStats",
+    "PrefixTree",
+    "StageCost",
+    "deterministic_predict",
+    "deterministic_segment",
+    "ensemble_predict",
+    "expected_cost_ratio",
+    "expected_distinct_prefixes",
+    "expected_runs",
+    "mask_prefix_tree",
+    "mc_predict",
+    "mc_segment",
+    "prefix_shared_predict",
+    "realized_cost_ratio",
+    "stage_costs",
+]

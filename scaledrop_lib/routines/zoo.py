@@ -1,0 +1,257 @@
+"""Small pretrained checkpoints, so chapters load models instead of training them.
+
+Each entry of ``RECIPES`` says how a model is built and trained. ``python -m
+scaledrop_lib.routines.zoo`` (or ``make zoo``) retrains every entry and rewrites
+``checkpoints/manifest.json`` with the files' SHA-256; :func:`load_pretrained` refuses a file
+whose checksum differs from the manifest. Training curves are stored in each checkpoint's
+metadata, so a chapter can plot them without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scaledrop_lib._checks import check_choice
+from scaledrop_lib._io import atomic_write_json
+from scaledrop_lib.data.digits import load_digits_splits
+from scaledrop_lib.data.lesions import load_lesion_splits
+from scaledrop_lib.hardware.mtj import attach_mtj
+from scaledrop_lib.inference.segment import deterministic_segment
+from scaledrop_lib.layers.sampling import apply_layerwise_p
+from scaledrop_lib.models.config import NetConfig
+from scaledrop_lib.models.digits import digits_cnn, digits_mlp
+from scaledrop_lib.models.segnets import segnet, unet
+from scaledrop_lib.routines.checkpoints import load_checkpoint, save_checkpoint
+from scaledrop_lib.routines.segmentation import SegHistory, fit_segmenter, pooled_iou
+from scaledrop_lib.routines.train import History, evaluate, fit
+
+CHECKPOINT_DIR = Path(__file__).parent.parent / "checkpoints"
+MANIFEST = CHECKPOINT_DIR / "manifest.json"
+REBUILD_COMMAND = "python -m scaledrop_lib.routines.zoo"
+ENSEMBLE_SIZE = 5
+VARIATION_SEEDS = 5
+
+ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
+    "digits_cnn": digits_cnn,
+    "digits_mlp": digits_mlp,
+    "unet": unet,
+    "segnet": segnet,
+}
+
+#: What a recipe trains on: the embedded digits (classification) or procedural lesions
+#: (segmentation, :mod:`scaledrop_lib.data.lesions`).
+TASKS = ("digits", "lesions")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one pretrained model is made (on the digits split or the lesion splits, seed 0)."""
+
+    architecture: str
+    config: NetConfig
+    task: str = "digits"
+    seed: int = 0
+    epochs: int = 40
+    lr: float = 2e-3
+    patience: int = 12
+    batch_size: int = 64
+    notes: str = ""
+    #: (small_p, large_p) for the layer-dependent rule of Sec. III-D, or None for one p
+    layerwise_p: tuple[float, float] | None = None
+    #: train with masks from an MTJ chip at this variation level (Eq. 22; None: ideal bits)
+    mtj_level: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
+
+    def build(self) -> nn.Module:
+        """A freshly initialised model of this recipe."""
+
+        torch.manual_seed(self.seed)
+        model = ARCHITECTURES[self.architecture](self.config)
+        if self.layerwise_p is not None:
+            apply_layerwise_p(model, *self.layerwise_p)
+        if self.mtj_level is not None:
+            attach_mtj(model, self.mtj_level, seed=self.seed)
+        return model
+
+
+def _digits_recipes() -> dict[str, Recipe]:
+    """Every model the chapters use: digits CNN (16-32-32) and, for chapter 5, the lesion
+    U-Net / SegNet; p = 0.2 unless the name says."""
+    sd = NetConfig(dropout="scale", p=0.2)
+    recipes = {
+        "cnn_float": Recipe("digits_cnn", NetConfig(dropout="none", precision="float")),
+        "cnn_deterministic": Recipe("digits_cnn", NetConfig(dropout="none")),
+        "cnn_scale_dropout": Recipe("digits_cnn", sd),
+        "cnn_sd_average": Recipe("digits_cnn", sd.with_options(variant="average")),
+        "cnn_sd_random": Recipe("digits_cnn", sd.with_options(variant="random")),
+        "cnn_sd_element": Recipe("digits_cnn", sd.with_options(granularity="element")),
+        "cnn_sd_p10": Recipe("digits_cnn", sd.with_options(p=0.1)),
+        "cnn_sd_p50": Recipe("digits_cnn", sd.with_options(p=0.5)),
+        "cnn_sd_layerwise": Recipe(
+            "digits_cnn", sd, layerwise_p=(0.2, 0.5), notes="Sec. III-D: 20% small, 50% large"
+        ),
+        "cnn_sd_before_bn": Recipe("digits_cnn", sd.with_options(placement="before_bn")),
+        "cnn_sd_after_bn": Recipe("digits_cnn", sd.with_options(placement="after_bn")),
+        "cnn_mc_dropout_float": Recipe(
+            "digits_cnn", NetConfig(dropout="mc", p=0.2, precision="float")
+        ),
+        "cnn_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spin", p=0.2)),
+        "cnn_spatial_spin_dropout": Recipe("digits_cnn", NetConfig(dropout="spatial_spin", p=0.2)),
+    }
+    for seed in range(VARIATION_SEEDS):  # Table III analogue (chapter 6)
+        recipes[f"cnn_var_ideal_{seed}"] = Recipe("digits_cnn", sd, seed=200 + seed)
+        recipes[f"cnn_var_aware_{seed}"] = Recipe(
+            "digits_cnn", sd, seed=200 + seed, mtj_level=1.0, notes="trained with 1x MTJ variation"
+        )
+    for member in range(ENSEMBLE_SIZE):
+        recipes[f"cnn_ensemble_{member}"] = Recipe(
+            "digits_cnn", NetConfig(dropout="none"), seed=100 + member, notes="ensemble member"
+        )
+    # chapter 5: binary weights, 4-bit PACT activations, Scale-Dropout p = 0.2 (Table IV)
+    seg = {"task": "lesions", "epochs": 40, "patience": 10, "batch_size": 32}
+    recipes["seg_unet_sd"] = Recipe("unet", sd, **seg)
+    recipes["seg_segnet_sd"] = Recipe("segnet", sd, **seg)
+    recipes["seg_unet_mc_float"] = Recipe(
+        "unet", NetConfig(dropout="mc", p=0.2, precision="float"), notes="32/32 MC-Dropout", **seg
+    )
+    return recipes
+
+
+RECIPES: dict[str, Recipe] = _digits_recipes()
+
+
+def checkpoint_path(name: str) -> Path:
+    return CHECKPOINT_DIR / f"{name}.pt"
+
+
+def read_manifest() -> dict[str, dict[str, Any]]:
+    if not MANIFEST.is_file():
+        return {}
+    return json.loads(MANIFEST.read_text())
+
+
+def _write_manifest(manifest: dict[str, dict[str, Any]]) -> None:
+    atomic_write_json(MANIFEST, manifest)
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def train_recipe(
+    name: str, show_progress: bool = True
+) -> tuple[nn.Module, History | SegHistory, dict[str, float]]:
+    """Train one recipe from scratch; return (model, history, test scores).
+
+    The scores are ``{"test_accuracy": ...}`` for digits and ``{"test_iou": ...}`` (pooled
+    IoU of the deterministic pass on the lesion test split) for lesions.
+    """
+    recipe = _recipe(name)
+    if recipe.task == "lesions":
+        lesions = load_lesion_splits()
+        model = recipe.build()
+        seg_history = fit_segmenter(
+            model,
+            lesions.train,
+            lesions.val,
+            epochs=recipe.epochs,
+            lr=recipe.lr,
+            batch_size=recipe.batch_size,
+            patience=recipe.patience,
+            seed=recipe.seed,
+            show_progress=show_progress,
+        )
+        images, masks = lesions.test.tensors
+        return model, seg_history, {"test_iou": lesion_test_iou(model, images, masks)}
+    splits = load_digits_splits(seed=0)
+    train_loader, val_loader, test_loader = splits.loaders(recipe.batch_size, seed=recipe.seed)
+    model = recipe.build()
+    history = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=recipe.epochs,
+        lr=recipe.lr,
+        patience=recipe.patience,
+        seed=recipe.seed,
+        show_progress=show_progress,
+    )
+    _, test_accuracy = evaluate(model, test_loader)
+    return model, history, {"test_accuracy": test_accuracy}
+
+
+def lesion_test_iou(model: nn.Module, images, masks) -> float:
+    """Pooled IoU of the deterministic pass (probability > 0.5) against the masks."""
+    return pooled_iou(deterministic_segment(model, images) > 0.5, masks > 0.5)
+
+
+def build(names: list[str] | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Retrain the named recipes (default: all), save them and update the manifest."""
+    manifest = read_manifest()
+    for name in names or sorted(RECIPES):
+        model, history, scores = train_recipe(name, show_progress)
+        metadata = {
+            "name": name,
+            "recipe": {k: v for k, v in asdict(_recipe(name)).items() if k != "config"},
+            "config": _recipe(name).config.to_dict(),
+            "history": asdict(history),
+            **scores,
+        }
+        sha = save_checkpoint(model, checkpoint_path(name), metadata)
+        manifest[name] = {"sha256": sha, **scores, "command": f"{REBUILD_COMMAND} {name}"}
+        summary = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        print(f"{name}: {summary}, sha256 {sha[:12]}")
+    _write_manifest(manifest)
+    return manifest
+
+
+def load_ensemble() -> list[nn.Module]:
+    """The five deterministic BNNs of the deep-ensemble baseline (different seeds)."""
+    return [load_pretrained(f"cnn_ensemble_{m}")[0] for m in range(ENSEMBLE_SIZE)]
+
+
+def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The committed checkpoint ``name`` in eval mode, and its metadata (history, accuracy).
+
+    Raises ``FileNotFoundError`` naming the rebuild command if the file is missing, and
+    ``ValueError`` if its checksum differs from the manifest.
+    """
+    recipe = _recipe(name)
+    path = checkpoint_path(name)
+    entry = read_manifest().get(name)
+    if entry is None or not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint for {name!r} at {path}; create it with `{REBUILD_COMMAND} {name}`"
+        )
+    model = recipe.build()
+    metadata = load_checkpoint(model, path, sha256=entry["sha256"])
+    model.eval()
+    return model, metadata
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Retrain the book's pretrained checkpoints.")
+    parser.add_argument(
+        "names", nargs="*", help=f"recipes to build (default: all of {len(RECIPES)})"
+    )
+    args = parser.parse_args(argv)
+    for name in args.names:
+        _recipe(name)
+    build(args.names or None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The experiments behind the chapters: each runs models and metrics and returns a result to show.
+
+Modules
+-------
+placement      Does the scale survive BatchNorm? Measurements behind the choice of scale placement
+sweeps         Headline MC numbers of a model, and how the MC estimate settles as T grows (chapter
+               3)
+shift          Evaluating uncertainty under shift: rotation sweeps (Fig. 6) and OOD detection (Table
+               V)
+segmentation   Segmentation under distribution shift: Table IV metrics and uncertainty as shift
+               grows
+variation      Accuracy of a Scale-Dropout model whose bits come from varying MTJ devices (Table
+               III, ch. 6)
+cifar          Chapter 4's study on CIFAR-10: train VGG-small variants, then Fig. 6 and Table V
+"""
+
+from scaledrop_lib.studies.placement import (
+    PlacementReport,
+    alpha_gradient_norm,
+    alpha_shift,
+    dropped_scale_effect,
+    measure_placement,
+    sign_flip_fractions,
+)
+from scaledrop_lib.studies.segmentation import (
+    ShiftCurve,
+    segmentation_under_shift,
+)
+from scaledrop_lib.studies.shift import (
+    SCORES,
+    NoiseLadder,
+    OODReport,
+    Predictor,
+    RotationSweep,
+    deterministic_predictor,
+    ensemble_predictor,
+    mc_predictor,
+    noise_ladder,
+    ood_report,
+    rotation_sweep,
+)
+from scaledrop_lib.studies.sweeps import (
+    MCSummary,
+    TSweep,
+    mc_summary,
+    sweep_T,
+)
+from scaledrop_lib.studies.variation import (
+    accuracy_under_variation,
+)
+
+__all__ = [
+    "SCORES",
+    "MCSummary",
+    "NoiseLadder",
+    "OODReport",
+    "PlacementReport",
+    "Predictor",
+    "RotationSweep",
+    "ShiftCurve",
+    "TSweep",
+    "accuracy_under_variation",
+    "alpha_gradient_norm",
+    "alpha_shift",
+    "deterministic_predictor",
+    "dropped_scale_effect",
+    "ensemble_predictor",
+    "mc_predictor",
+    "mc_summary",
+    "measure_placement",
+    "noise_ladder",
+    "ood_report",
+    "rotation_sweep",
+    "segmentation_under_shift",
+    "sign_flip_fractions",
+    "sweep_T",
+]

@@ -1,0 +1,75 @@
+"""Everything the book shows: the plotly style, figures, tables, widgets and the myst-nb glue.
+
+The only part of the package that imports plotly or ipywidgets.
+
+Modules
+-------
+plotting       The book's plotly look: one template, one colour per method, used by every chapter
+figures        Figures built from the library's results: reliability diagrams and the crossbar
+               mapping picture
+tables         Tables as text: the paper's published tables and ours, aligned for a terminal or a
+               notebook
+widgets        Interactive figures that stay live in JupyterLab and still show something in the HTML
+               book
+book           Jupyter Book glue: plotly figures that draw offline in the HTML book
+"""
+
+from scaledrop_lib.viz.book import (
+    PLOTLY_JS,
+    PLOTLY_MIME,
+    PlotlyMimeRenderer,
+    figure_html,
+    plotly_js_path,
+)
+from scaledrop_lib.viz.figures import (
+    mapping_figure,
+    reliability_diagram,
+)
+from scaledrop_lib.viz.plotting import (
+    METHOD_COLORS,
+    SEQUENCE_COLORS,
+    TEMPLATE_NAME,
+    book_template,
+    image_grid,
+    line_figure,
+    mc_samples_figure,
+    method_color,
+    segmentation_panels,
+    use_book_style,
+)
+from scaledrop_lib.viz.tables import (
+    metrics_table,
+    paper_table_v_text,
+)
+from scaledrop_lib.viz.widgets import (
+    FigureBuilder,
+    LiveFigure,
+    figure_mimebundle,
+    static_slider_figure,
+)
+
+__all__ = [
+    "METHOD_COLORS",
+    "PLOTLY_JS",
+    "PLOTLY_MIME",
+    "SEQUENCE_COLORS",
+    "TEMPLATE_NAME",
+    "FigureBuilder",
+    "LiveFigure",
+    "PlotlyMimeRenderer",
+    "book_template",
+    "figure_html",
+    "figure_mimebundle",
+    "image_grid",
+    "line_figure",
+    "mapping_figure",
+    "mc_samples_figure",
+    "method_color",
+    "metrics_table",
+    "paper_table_v_text",
+    "plotly_js_path",
+    "reliability_diagram",
+    "segmentation_panels",
+    "static_slider_figure",
+    "use_book_style",
+]

@@ -1,0 +1,110 @@
+"""Jupyter Book glue: plotly figures that draw offline in the HTML book.
+
+Two pieces, both wired up by configuration rather than by notebooks:
+
+* :class:`PlotlyMimeRenderer`, a myst-nb mime-renderer plugin (entry point group
+  ``myst_nb.mime_renderers`` in ``pyproject.toml``). It renders plotly's JSON output,
+  ``application/vnd.plotly.v1+json``, as a ``<div>`` plus a ``Plotly.newPlot`` call. myst-nb
+  would otherwise skip that mime type with a warning (fatal under ``-W``).
+* :func:`setup`, a Sphinx extension (``sphinx.extra_extensions`` in ``_config.yml``) that ships
+  one copy of the installed ``plotly.min.js`` with the book, so no page needs a CDN.
+
+The JSON output is also what keeps stored notebooks small: no page or ``.ipynb`` carries its
+own 4.8 MB copy of plotly.js.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import plotly
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js_path() -> Path:
+    """Path of the ``plotly.min.js`` that ships inside the installed plotly package."""
+
+    path = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found at {path}; is plotly installed fully?")
+    return path
+
+
+def figure_html(figure: dict[str, Any], div_id: str | None = None) -> str:
+    """HTML for one plotly figure given as its JSON dict; needs ``Plotly`` loaded on the page.
+
+    The div id is a hash of the figure (stable between builds) unless ``div_id`` is given.
+    """
+    payload = json.dumps(figure, sort_keys=True, separators=(",", ":"))
+    if div_id is None:
+        div_id = "plotly-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+    # "</" inside a <script> would end it early; JSON allows the escaped form.
+    payload = payload.replace("</", "<\\/")
+    height = figure.get("layout", {}).get("height", 450)
+    return (
+        f'<div id="{div_id}" class="plotly-graph-div" style="width:100%;height:{height}px;">'
+        f"</div>\n<script>(function(){{var fig={payload};"
+        f'Plotly.newPlot("{div_id}",fig.data||[],fig.layout||{{}},'
+        f"Object.assign({{responsive:true}},fig.config||{{}}))"
+        f".then(function(){{if(fig.frames){{Plotly.addFrames('{div_id}',fig.frames);}}}});"
+        f"}})();</script>"
+    )
+
+
+class PlotlyMimeRenderer:
+    """myst-nb plugin: render ``application/vnd.plotly.v1+json`` as raw HTML (html builders).
+
+    Its priority puts the static plotly figure above an ipywidget view, so a
+    :class:`scaledrop_lib.viz.widgets.LiveFigure` shows its plotly-slider twin in the book while
+    JupyterLab (whose widget renderer ranks first) shows the live controls.
+    """
+
+    mime_priority_overrides = (
+        ("html", PLOTLY_MIME, 5),
+        ("dirhtml", PLOTLY_MIME, 5),
+        ("singlehtml", PLOTLY_MIME, 5),
+    )
+
+    @staticmethod
+    def handle_mime(renderer: Any, data: Any, inline: bool) -> list[Any] | None:
+        if inline or data.mime_type != PLOTLY_MIME:
+            return None
+        from docutils import nodes
+
+        figure = data.content
+        if isinstance(figure, str):
+            figure = json.loads(figure)
+        # The same figure may appear twice on a page: make ids unique but deterministic.
+        key = f"{data.cell_index}-{data.output_index}"
+        digest = hashlib.sha256((key + json.dumps(figure, sort_keys=True)).encode()).hexdigest()[
+            :16
+        ]
+        html = figure_html(figure, div_id=f"plotly-{digest}")
+        return [nodes.raw(text=html, format="html", classes=["output", "text_html"])]
+
+
+def _add_plotly_js(app: Any) -> None:
+    if app.builder.format == "html":
+        # priority 1: load before anything else (e.g. require.js, which would otherwise make
+        # plotly.js register as an AMD module instead of setting window.Plotly).
+        app.add_js_file(PLOTLY_JS, priority=1)
+
+
+def _copy_plotly_js(app: Any, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        static = Path(app.outdir) / "_static"
+        static.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension entry point: ship plotly.min.js with the HTML book."""
+    app.connect("builder-inited", _add_plotly_js)
+    app.connect("build-finished", _copy_plotly_js)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

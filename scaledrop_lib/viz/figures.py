@@ -1,0 +1,127 @@
+"""Figures built from the library's results: reliability diagrams, the crossbar mapping picture."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from scaledrop_lib.hardware.cim import LayerMapping, crossbar_tiles
+from scaledrop_lib.metrics.calibration import expected_calibration_error, reliability_diagram_data
+from scaledrop_lib.viz.plotting import METHOD_COLORS
+
+
+def reliability_diagram(
+    probs_by_method: dict[str, torch.Tensor], labels: torch.Tensor, n_bins: int = 15
+) -> go.Figure:
+    """Accuracy against mean confidence per bin, one line per method, and the diagonal.
+
+    Parameters
+    ----------
+    probs_by_method : dict of str to torch.Tensor
+        Method name -> one prediction per input (N, C). Names in
+        :data:`scaledrop_lib.viz.plotting.METHOD_COLORS` get their fixed colour.
+    labels : torch.Tensor
+        Integer class indices (N,), shared by all methods.
+    n_bins : int
+        Number of equal-width confidence bins (as :func:`expected_calibration_error`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The diagonal of perfect calibration first, then one trace per method (empty bins
+        left out), its ECE in the legend.
+    """
+
+    if not probs_by_method:
+        raise ValueError("probs_by_method must name at least one method")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot", "color": "#999"}
+        )
+    )
+    for name, probs in probs_by_method.items():
+        bins = reliability_diagram_data(probs, labels, n_bins)
+        filled = bins.counts > 0
+        ece = expected_calibration_error(probs, labels, n_bins)
+        fig.add_trace(
+            go.Scatter(
+                x=np.round(bins.confidence[filled], 4),
+                y=np.round(bins.accuracy[filled], 4),
+                mode="lines+markers",
+                name=f"{name} (ECE {ece:.3f})",
+                line={"color": METHOD_COLORS.get(name)},
+                customdata=bins.counts[filled],
+                hovertemplate="confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} inputs",
+            )
+        )
+    fig.update_layout(
+        title=f"Reliability diagram ({n_bins} equal-width confidence bins)",
+        xaxis_title="mean confidence in bin",
+        yaxis_title="accuracy in bin",
+        xaxis_range=[0, 1.02],
+        yaxis_range=[0, 1.02],
+    )
+    return fig
+
+
+def mapping_figure(mapping: LayerMapping, rows_per_weight: int = 2) -> go.Figure:
+    """Draw the crossbars of one layer mapping: outlines, with the used cells filled.
+
+    Two traces whatever the layer (all outlines, all used areas), so figures for different
+    layers or crossbar sizes can share a static plotly slider.
+    """
+    size = mapping.crossbar_size
+    gap = size * 0.15
+    outline_x: list[float | None] = []
+    outline_y: list[float | None] = []
+    used_x: list[float | None] = []
+    used_y: list[float | None] = []
+    for t in crossbar_tiles(mapping, rows_per_weight):
+        x0 = (t["group"] * mapping.column_tiles + t["column_tile"]) * (size + gap)
+        y0 = -t["row_tile"] * (size + gap)
+        for xs, ys, width, height in (
+            (outline_x, outline_y, size, size),
+            (used_x, used_y, t["used_columns"], t["used_rows"]),
+        ):
+            xs += [x0, x0 + width, x0 + width, x0, x0, None]
+            ys += [y0, y0, y0 - height, y0 - height, y0, None]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=outline_x,
+            y=outline_y,
+            mode="lines",
+            fill="toself",
+            fillcolor="white",
+            line={"color": "#444"},
+            name="crossbar",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=used_x,
+            y=used_y,
+            mode="lines",
+            fill="toself",
+            fillcolor="rgba(213, 94, 0, 0.7)",
+            line={"width": 0},
+            name="cells in use",
+            hoverinfo="skip",
+        )
+    )
+    layer = mapping.layer
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(
+        title=(
+            f"{layer.name}: K={layer.kernel}, Cin={layer.in_channels}, Cout={layer.out_channels}"
+            f" -> strategy {mapping.strategy}: {mapping.crossbars} crossbars of {size}x{size}, "
+            f"{100 * mapping.utilisation:.1f}% of cells used"
+        ),
+        height=420,
+        title_font_size=13,
+    )
+    return fig
