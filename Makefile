@@ -47,7 +47,7 @@ notebooks: $(STAMP)
 		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
 
 zoo: $(STAMP)
-	$(BIN)/python -m scaledrop_lib.routines.zoo
+	$(BIN)/python -m scaledrop_lib.routines.rebuild_zoo
 
 lock: $(STAMP)
 	{ head -n 3 requirements-lock.txt; $(BIN)/python -m pip freeze --all --exclude pip | grep -v -e '^-e' -e scaledrop; } > requirements-lock.txt.tmp

@@ -55,3 +55,17 @@ def check_tensor_dims(name: str, tensor: torch.Tensor, ndim: int | Sequence[int]
             f"got shape {tuple(tensor.shape)}"
         )
     return tensor
+
+
+def check_images(name: str, images: torch.Tensor) -> torch.Tensor:
+    """Return ``images`` if it is a floating-point tensor (N, C, H, W), else raise.
+
+    TypeError for something that is not a float tensor, ValueError for the wrong shape: the
+    same input gets the same error everywhere in the library.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
+    check_tensor_dims(name, images, 4)
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor (N, C, H, W), got {images.dtype}")
+    return images

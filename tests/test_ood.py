@@ -89,7 +89,7 @@ def make_case():
 
 def test_ood_report_detection_and_false_positives_by_hand():
     predictor, in_images, sets, _table = make_case()
-    report = ood_report({"toy": predictor}, in_images, sets, show_progress=False)
+    report = ood_report({"toy": predictor}, in_images, sets, progress=False)
     # Eq. 24 by hand: flagged when the 10th percentile of the best class < 0.95
     # in: ids 0, 1 confident (0.97) -> ID; id 2 (0.90) -> flagged: 1/3
     assert report.false_positive["toy"] == pytest.approx(1 / 3)
@@ -110,7 +110,7 @@ def test_ood_report_detection_and_false_positives_by_hand():
 
 def test_threshold_curve_passes_through_the_reports_operating_point():
     predictor, in_images, sets, _ = make_case()
-    report = ood_report({"toy": predictor}, in_images, sets, threshold=0.95, show_progress=False)
+    report = ood_report({"toy": predictor}, in_images, sets, threshold=0.95, progress=False)
     fpr, tpr = report.threshold_curve("toy", "D1", [0.0, 0.95, 1.0 + 1e-9])
     assert fpr == [0.0, pytest.approx(1 / 3), 1.0]
     assert tpr == [0.0, pytest.approx(3 / 4), 1.0]
@@ -123,7 +123,7 @@ def test_threshold_curve_passes_through_the_reports_operating_point():
 def test_mutual_information_of_a_single_pass_is_reported_as_missing():
     _predictor, in_images, sets, table = make_case()
     single = TablePredictor({k: v[:1] for k, v in table.items()})
-    report = ood_report({"one pass": single}, in_images, sets, show_progress=False)
+    report = ood_report({"one pass": single}, in_images, sets, progress=False)
     assert report.auroc["mutual information"]["one pass"]["D1"] is None
     assert report.auroc["entropy"]["one pass"]["D1"] is not None
     text = report.table("auroc", "mutual information")
@@ -181,7 +181,7 @@ def test_rotation_sweep_equals_independent_computation():
         bands = torch.cat([bands, inputs[:, 0, :, 5:].sum((1, 2))[None]])
         return bands.T.softmax(-1)[None]
 
-    sweep = rotation_sweep({"toy": predictor}, x, labels, [0, 45, 90], show_progress=False)
+    sweep = rotation_sweep({"toy": predictor}, x, labels, [0, 45, 90], progress=False)
     for i, angle in enumerate([0, 45, 90]):
         probs = predictor(rotate(x, angle))[0]
         acc = float((probs.argmax(1) == labels).float().mean())
@@ -190,7 +190,7 @@ def test_rotation_sweep_equals_independent_computation():
             float(predictive_entropy(probs[None]).mean())
         )
     with pytest.raises(ValueError, match="angles"):
-        rotation_sweep({"toy": predictor}, x, labels, [], show_progress=False)
+        rotation_sweep({"toy": predictor}, x, labels, [], progress=False)
 
 
 def test_noise_ladder_uses_one_noise_pattern_and_same_passes(digits_net):

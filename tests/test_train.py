@@ -48,7 +48,7 @@ def test_fit_learns_and_keeps_best_epoch_weights(capsys):
     history = fit(model, train, val, epochs=15, lr=0.05, patience=None)
     assert history.epochs == 15
     _, acc = evaluate(model, val)
-    assert acc == max(history.val_accuracy)  # restored weights are the best epoch's
+    assert acc == max(history.val_score)  # restored weights are the best epoch's
     assert acc > 0.9
     assert "epochs: 100%" in capsys.readouterr().err
 
@@ -57,13 +57,13 @@ def test_fit_stops_early_and_is_seeded():
     train, val = toy_loaders()
     torch.manual_seed(0)
     a = nn.Linear(2, 2)
-    h = fit(a, train, val, epochs=200, lr=0.05, patience=3, show_progress=False)
+    h = fit(a, train, val, epochs=200, lr=0.05, patience=3, progress=False)
     assert h.epochs < 200
     assert h.epochs - 1 - h.best_epoch == 3
     train, val = toy_loaders()
     torch.manual_seed(0)
     b = nn.Linear(2, 2)
-    fit(b, train, val, epochs=200, lr=0.05, patience=3, show_progress=False)
+    fit(b, train, val, epochs=200, lr=0.05, patience=3, progress=False)
     assert torch.equal(a.weight, b.weight)
 
 
@@ -106,3 +106,57 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     torch.save({"format": 1, "state_dict": {}, "metadata": {"f": print}}, path)
     with pytest.raises(ValueError, match="corrupt or not a checkpoint"):
         load_checkpoint(Scaled(), path)
+
+
+def _pixel_data(masks: torch.Tensor) -> DataLoader:
+    images = torch.rand(len(masks), 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(images, masks), batch_size=4)
+
+
+def test_one_trainer_for_segmentation_with_nan_scores_ranked_last():
+    # no foreground anywhere: the pooled IoU is undefined (NaN) on every epoch, so the best
+    # epoch falls to the lowest validation loss instead of to the first epoch
+    empty = torch.zeros(8, 1, 4, 4)
+    torch.manual_seed(0)
+    model = nn.Conv2d(1, 1, 3, padding=1)
+    with torch.no_grad():
+        model.bias.fill_(-5.0)  # predicts no foreground either
+    history = fit(
+        model,
+        _pixel_data(empty),
+        _pixel_data(empty),
+        task="segmentation",
+        epochs=4,
+        patience=None,
+        progress=False,
+        lr=0.05,
+    )
+    assert history.score_name == "iou" and all(v != v for v in history.val_score)
+    assert history.best_epoch == min(range(4), key=history.val_loss.__getitem__)
+    assert set(history.to_dict()) == {
+        "train_loss",
+        "train_iou",
+        "val_loss",
+        "val_iou",
+        "best_epoch",
+    }
+    loss, iou = evaluate(model, _pixel_data(empty), task="segmentation")
+    assert loss == pytest.approx(history.val_loss[history.best_epoch], rel=1e-5) and iou != iou
+
+
+def test_segmentation_score_is_the_pooled_iou_of_the_whole_set():
+    masks = torch.zeros(8, 1, 4, 4)
+    masks[:, :, :2] = 1.0  # the top half is foreground
+    model = nn.Conv2d(1, 1, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.fill_(1.0)  # predicts foreground everywhere: IoU = 1/2
+    assert evaluate(model, _pixel_data(masks), task="segmentation")[1] == pytest.approx(0.5)
+
+
+def test_trainer_rejects_unknown_tasks_and_bad_patience():
+    loader = DataLoader(TensorDataset(torch.randn(4, 3), torch.tensor([0, 1, 0, 1])), 2)
+    with pytest.raises(ValueError, match="unknown task 'regression'"):
+        fit(Scaled(), loader, loader, task="regression", progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        fit(Scaled(), loader, loader, task="segmentation", patience=0, progress=False)

@@ -53,9 +53,25 @@ def test_unknown_and_missing_names_are_clear(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="unknown pretrained model 'resnet'"):
         load_pretrained("resnet")
     monkeypatch.setattr(zoo, "checkpoint_path", lambda n: tmp_path / f"{n}.pt")
-    with pytest.raises(FileNotFoundError, match="python -m scaledrop_lib.routines.zoo cnn_float"):
+    with pytest.raises(
+        FileNotFoundError, match="python -m scaledrop_lib.routines.rebuild_zoo cnn_float"
+    ):
         zoo.load_pretrained("cnn_float")
 
 
 def test_manifest_is_plain_json():
     assert json.loads(MANIFEST.read_text())
+
+
+def test_rebuild_command_runs_and_refuses_unknown_names_before_training():
+    import subprocess
+    import sys
+
+    from scaledrop_lib.routines.zoo import REBUILD_COMMAND, read_manifest
+
+    assert all(entry["command"].startswith(REBUILD_COMMAND) for entry in read_manifest().values())
+    command = [sys.executable, "-W", "error::RuntimeWarning", *REBUILD_COMMAND.split()[1:]]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True)
+    assert "Retrain the book's pretrained checkpoints" in shown.stdout
+    refused = subprocess.run([*command, "no_such_model"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "unknown pretrained model 'no_such_model'" in refused.stderr

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scaledrop_lib._checks import check_choice, check_positive_int, check_tensor_dims
+from scaledrop_lib._checks import check_choice, check_images, check_positive_int
 
 DEFAULT_NOISE_STD = 0.5
 """Noise strength of D3 / D4 (standard deviation, in pixel units of [0, 1]); our choice."""
@@ -59,15 +59,6 @@ NATURAL_SOURCES = ("sklearn", "skimage")
 
 # ITU-R BT.601 luma weights for RGB -> grey
 _LUMA = (0.299, 0.587, 0.114)
-
-
-def _check_images(name: str, images: torch.Tensor) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
-    check_tensor_dims(name, images, 4)
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor (N, C, H, W), got {images.dtype}")
-    return images
 
 
 def _check_strength(name: str, value: float) -> float:
@@ -105,7 +96,7 @@ def rotate(images: torch.Tensor, angle: float, fill: float = 0.0) -> torch.Tenso
     from torchvision.transforms.functional import InterpolationMode
     from torchvision.transforms.functional import rotate as tv_rotate
 
-    _check_images("images", images)
+    check_images("images", images)
     if isinstance(angle, bool) or not isinstance(angle, numbers.Real):
         raise TypeError(f"angle must be a real number of degrees, got {type(angle).__name__}")
     if not math.isfinite(angle):
@@ -124,7 +115,7 @@ def add_gaussian_noise(
     images: torch.Tensor, std: float, seed: int = 0, clip: bool = True
 ) -> torch.Tensor:
     """``images + N(0, std^2)`` per pixel, clipped to [0, 1] unless ``clip=False`` (D3)."""
-    _check_images("images", images)
+    check_images("images", images)
     std = _check_strength("std", std)
     noise = torch.randn(images.shape, generator=_generator(seed), dtype=images.dtype)
     out = images + std * noise.to(images.device)
@@ -139,7 +130,7 @@ def add_uniform_noise(
     The paper's Fig. 5 adds "uniform noise of increasing strength"; ``strength`` is the
     half-width of the zero-mean uniform distribution (standard deviation strength / sqrt(3)).
     """
-    _check_images("images", images)
+    check_images("images", images)
     strength = _check_strength("strength", strength)
     noise = torch.rand(images.shape, generator=_generator(seed), dtype=images.dtype) * 2 - 1
     out = images + strength * noise.to(images.device)
@@ -149,7 +140,7 @@ def add_uniform_noise(
 def change_contrast(images: torch.Tensor, factor: float) -> torch.Tensor:
     """Scale each image's deviation from its own mean by ``factor`` (1 = unchanged, 0 = flat
     grey at the mean, > 1 = more contrast), clipped to [0, 1]. Per image and channel."""
-    _check_images("images", images)
+    check_images("images", images)
     factor = _check_strength("factor", factor)
     mean = images.mean(dim=(2, 3), keepdim=True)
     return (mean + factor * (images - mean)).clamp(0.0, 1.0)
@@ -290,7 +281,7 @@ def ood_sets(
     dict of str to OODSet
         Keys "D1" ... "D6", in order.
     """
-    _check_images("in_images", in_images)
+    check_images("in_images", in_images)
     if len(in_images) == 0:
         raise ValueError("in_images must not be empty")
     n = len(in_images) if n is None else check_positive_int("n", n)
@@ -344,7 +335,7 @@ def ood_sets(
         raise ValueError(f"natural must have exactly the keys 'D5' and 'D6', got {sorted(natural)}")
     for key in ("D5", "D6"):
         name, images = natural[key]
-        _check_images(f"natural[{key!r}] images", images)
+        check_images(f"natural[{key!r}] images", images)
         if tuple(images.shape[1:]) != shape:
             raise ValueError(
                 f"natural[{key!r}] images have shape {tuple(images.shape[1:])}, "

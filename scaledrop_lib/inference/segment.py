@@ -10,21 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from scaledrop_lib._checks import check_images
 from scaledrop_lib.inference.mc import deterministic_predict, mc_predict
-
-
-def _check_images(images: torch.Tensor) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a tensor (N, C, H, W), got {shape}")
-    return images
 
 
 def deterministic_segment(
     model: nn.Module, images: torch.Tensor, batch_size: int | None = 64
 ) -> torch.Tensor:
     """Foreground probabilities (N, 1, H, W) of one pass with dropout off."""
-    _check_images(images)
+    check_images("images", images)
     return torch.sigmoid(deterministic_predict(model, images, logits=True, batch_size=batch_size))
 
 
@@ -39,6 +33,6 @@ def mc_segment(
     Seed the masks with :func:`scaledrop_lib.layers.sampling.seed_dropout` before calling for
     reproducible samples. The naive loop is used (U-Net / SegNet are not sequential).
     """
-    _check_images(images)
+    check_images("images", images)
     logits = mc_predict(model, images, T, batch_size=batch_size, method="naive", logits=True)
     return torch.sigmoid(logits)

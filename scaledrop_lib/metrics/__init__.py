@@ -10,8 +10,8 @@ ood            Out-of-distribution detection: AUROC, AUPR, FPR at a TPR, and the
                24)
 segmentation   Segmentation metrics (Table IV), per-pixel MC uncertainty maps (Fig. 8), and the
                numbers
-statistics     Small statistics over repeated runs: the Student-t interval of a mean, and where a
-               curve settles
+statistics     Statistics over repeated runs: the Student-t interval of a mean, and where a curve
+               settles
 """
 
 from scaledrop_lib.metrics.calibration import (
@@ -54,6 +54,7 @@ from scaledrop_lib.metrics.segmentation import (
     otsu_segment,
     otsu_threshold,
     per_image_iou,
+    pooled_iou,
     segmentation_metrics,
     uncertainty_error_stats,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "per_image_iou",
     "percentile_ci",
     "plateau_T",
+    "pooled_iou",
     "predictive_entropy",
     "predictive_mean",
     "predictive_variance",

@@ -125,6 +125,15 @@ def confusion_counts(pred: ArrayLike, target: ArrayLike) -> tuple[int, int, int,
     return tp, fp, pred.numel() - tp - fp - fn, fn
 
 
+def pooled_iou(pred: ArrayLike, target: ArrayLike) -> float:
+    """IoU of two binary masks pooled over every element: TP / (TP + FP + FN).
+
+    NaN when both masks are empty (nothing to find, nothing found), as every metric here.
+    """
+    tp, fp, _, fn = confusion_counts(pred, target)
+    return _ratio(tp, tp + fp + fn)
+
+
 def segmentation_metrics(
     probs: ArrayLike, target: ArrayLike, threshold: float = 0.5
 ) -> dict[str, float]:

@@ -1,13 +1,13 @@
-"""Training and keeping models: the Eq. 17 trainer, the segmentation trainer, checkpoints, the zoo.
+"""Training and keeping models: one Eq. 17 trainer for every task, checkpoints, the zoo.
 
 Modules
 -------
 train          Training with the paper's objective (Eq. 17), early stopping, and safe checkpoints
-segmentation   Training segmentation nets with Scale-Dropout (chapter 5): the loss and the training
-               loop
 checkpoints    Checkpoints: atomic save, checksummed load, and the file hash the zoo manifest
                records
 zoo            Small pretrained checkpoints, so chapters load models instead of training them
+rebuild_zoo    The command that retrains the zoo: ``python -m scaledrop_lib.routines.rebuild_zoo
+               [names]``
 """
 
 from scaledrop_lib.routines.checkpoints import (
@@ -16,21 +16,18 @@ from scaledrop_lib.routines.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from scaledrop_lib.routines.segmentation import (
-    SegHistory,
-    fit_segmenter,
-    pooled_iou,
-    segmentation_loss,
-    soft_dice_loss,
-)
 from scaledrop_lib.routines.train import (
+    CLASSIFICATION,
+    SEGMENTATION,
     History,
+    Task,
     evaluate,
     fit,
     objective,
     scale_regularizer,
     scale_vectors,
     seed_everything,
+    soft_dice_loss,
     weight_l2,
 )
 from scaledrop_lib.routines.zoo import (
@@ -45,6 +42,7 @@ from scaledrop_lib.routines.zoo import (
     Recipe,
     build,
     checkpoint_path,
+    get_recipe,
     lesion_test_iou,
     load_ensemble,
     load_pretrained,
@@ -56,33 +54,33 @@ __all__ = [
     "ARCHITECTURES",
     "CHECKPOINT_DIR",
     "CHECKPOINT_FORMAT",
+    "CLASSIFICATION",
     "ENSEMBLE_SIZE",
     "MANIFEST",
     "REBUILD_COMMAND",
     "RECIPES",
+    "SEGMENTATION",
     "TASKS",
     "VARIATION_SEEDS",
     "History",
     "Recipe",
-    "SegHistory",
+    "Task",
     "build",
     "checkpoint_path",
     "evaluate",
     "file_sha256",
     "fit",
-    "fit_segmenter",
+    "get_recipe",
     "lesion_test_iou",
     "load_checkpoint",
     "load_ensemble",
     "load_pretrained",
     "objective",
-    "pooled_iou",
     "read_manifest",
     "save_checkpoint",
     "scale_regularizer",
     "scale_vectors",
     "seed_everything",
-    "segmentation_loss",
     "soft_dice_loss",
     "train_recipe",
     "weight_l2",

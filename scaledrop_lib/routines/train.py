@@ -12,9 +12,11 @@ printed (on the real-valued latent weights of every conv/linear layer), *not* th
 from __future__ import annotations
 
 import copy
+import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from scaledrop_lib._checks import check_positive_int
+from scaledrop_lib._checks import check_choice, check_positive_int
 from scaledrop_lib.layers.sampling import sampling
-from scaledrop_lib.progress import progress
+from scaledrop_lib.progress import progress as progress_bar
 
 
 def seed_everything(seed: int) -> None:
@@ -67,45 +69,155 @@ def objective(
     Returns the total loss (for ``backward``) and its three parts as floats.
     """
     ce = F.cross_entropy(logits, labels)
-    l2 = weight_l2(model)
-    reg = scale_regularizer(model)
-    total = ce + lam * l2 + phi * reg
+    total, l2, reg = _regularised(ce, model, lam, phi)
     parts = {"ce": float(ce.detach()), "l2": float(l2.detach()), "scale_reg": float(reg.detach())}
     return total, parts
 
 
+def _regularised(
+    data_loss: torch.Tensor, model: nn.Module, lam: float, phi: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 17's total for any data loss: (data + lam * L2 + phi * scale term, L2, scale term)."""
+    l2 = weight_l2(model)
+    reg = scale_regularizer(model)
+    return data_loss + lam * l2 + phi * reg, l2, reg
+
+
+def soft_dice_loss(logits: torch.Tensor, masks: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice between sigmoid(logits) and the masks, pooled over the batch.
+
+    Added to the pixel-wise cross-entropy for segmentation because lesions cover a minority of
+    pixels: Dice weighs the lesion's overlap, not the easy background.
+    """
+    probs = torch.sigmoid(logits)
+    intersection = (probs * masks).sum()
+    return 1 - (2 * intersection + eps) / (probs.sum() + masks.sum() + eps)
+
+
+def _segmentation_data_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, masks) + soft_dice_loss(logits, masks)
+
+
+def _classification_counts(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    correct = (logits.argmax(1) == labels).sum()
+    return torch.stack([correct, torch.tensor(len(labels), device=labels.device)]).double()
+
+
+def _segmentation_counts(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    pred, target = logits > 0, masks > 0.5  # logit > 0 <=> probability > 0.5
+    tp, fp, fn = (pred & target).sum(), (pred & ~target).sum(), (~pred & target).sum()
+    return torch.stack([tp, fp, fn]).double()
+
+
+def _accuracy_from_counts(counts: torch.Tensor) -> float:
+    correct, total = counts.tolist()
+    return correct / total
+
+
+def _iou_from_counts(counts: torch.Tensor) -> float:
+    tp, fp, fn = counts.tolist()
+    return tp / (tp + fp + fn) if tp + fp + fn else math.nan  # nothing to find, nothing found
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the trainer needs to know about a prediction task.
+
+    Attributes
+    ----------
+    name : str
+        ``"classification"`` or ``"segmentation"``.
+    score_name : str
+        What the validation score is (``"accuracy"``, ``"iou"``); higher is better.
+    data_loss : callable
+        ``(outputs, targets) -> mean loss`` of a batch, before Eq. 17's regularisers.
+    counts : callable
+        ``(outputs, targets) -> tensor`` of counts that add up over batches.
+    score : callable
+        ``counts -> float``, the score of the summed counts (NaN where undefined).
+    """
+
+    name: str
+    score_name: str
+    data_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    counts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    score: Callable[[torch.Tensor], float]
+
+
+#: Cross-entropy over classes; the score is accuracy (Eq. 17 as printed).
+CLASSIFICATION = Task(
+    "classification", "accuracy", F.cross_entropy, _classification_counts, _accuracy_from_counts
+)
+#: One logit per pixel: binary cross-entropy + soft Dice; the score is the pooled IoU of the
+#: mask at probability 0.5.
+SEGMENTATION = Task(
+    "segmentation", "iou", _segmentation_data_loss, _segmentation_counts, _iou_from_counts
+)
+_TASKS = {task.name: task for task in (CLASSIFICATION, SEGMENTATION)}
+
+
+def _task(task: Task | str) -> Task:
+    if isinstance(task, Task):
+        return task
+    return _TASKS[check_choice("task", task, tuple(_TASKS))]
+
+
 @dataclass
 class History:
-    """Per-epoch training record; ``best_epoch`` is the one whose weights were kept."""
+    """Per-epoch training record; ``best_epoch`` is the one whose weights were kept.
 
+    ``train_score`` / ``val_score`` hold the task's score (:attr:`Task.score_name`):
+    accuracy for classification, pooled IoU for segmentation.
+    """
+
+    score_name: str = "accuracy"
     train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
+    train_score: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
     best_epoch: int = -1
 
     @property
     def epochs(self) -> int:
         return len(self.train_loss)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The record with the score named by the task (``val_accuracy``, ``val_iou``, ...),
+        as checkpoint metadata stores it."""
+        return {
+            "train_loss": self.train_loss,
+            f"train_{self.score_name}": self.train_score,
+            "val_loss": self.val_loss,
+            f"val_{self.score_name}": self.val_score,
+            "best_epoch": self.best_epoch,
+        }
+
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: Iterable, device: str | torch.device = "cpu"
+    model: nn.Module,
+    loader: Iterable,
+    device: str | torch.device = "cpu",
+    task: Task | str = "classification",
 ) -> tuple[float, float]:
-    """Deterministic (eval mode, no dropout) mean cross-entropy and accuracy over ``loader``."""
+    """Deterministic (eval mode, no dropout) mean data loss and score over ``loader``.
 
-    total_loss, correct, count = 0.0, 0, 0
+    For classification: mean cross-entropy and accuracy. For segmentation: mean binary
+    cross-entropy + soft Dice and the pooled IoU (NaN if no image has foreground anywhere).
+    """
+    task = _task(task)
+    total_loss, counts, count = 0.0, None, 0
     with sampling(model, mc=False):
         for x, y in loader:
             x, y = x.to(device), y.to(device)
-            logits = model(x)
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
+            outputs = model(x)
+            total_loss += float(task.data_loss(outputs, y)) * len(y)
+            batch = task.counts(outputs, y)
+            counts = batch if counts is None else counts + batch
             count += len(y)
     if count == 0:
         raise ValueError("loader yielded no examples")
-    return total_loss / count, correct / count
+    return total_loss / count, task.score(counts)
 
 
 def fit(
@@ -113,6 +225,7 @@ def fit(
     train_loader: DataLoader,
     val_loader: DataLoader,
     *,
+    task: Task | str = "classification",
     epochs: int = 30,
     lr: float = 1e-3,
     lam: float = 1e-5,
@@ -120,12 +233,23 @@ def fit(
     patience: int | None = 10,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> History:
     """Train ``model`` with Adam on Eq. 17; keep the weights of the best validation epoch.
 
+    One loop for every task: the loss is the task's data loss + ``lam`` * weight L2 + ``phi``
+    * scale regulariser (Eq. 17, with cross-entropy for classification and binary
+    cross-entropy + soft Dice for segmentation). Dropout samples during training (the model
+    learns to work under the masks); validation runs the deterministic pass.
+
     Parameters
     ----------
+    model : nn.Module
+        Returns logits: (N, C) for classification, (N, 1, H, W) for segmentation.
+    train_loader, val_loader : DataLoader
+        Batches of (inputs, targets); shuffling is the train loader's (seed its generator).
+    task : Task or {"classification", "segmentation"}
+        What is predicted (see :data:`CLASSIFICATION`, :data:`SEGMENTATION`).
     epochs : int
         Maximum number of epochs.
     lr : float
@@ -133,49 +257,60 @@ def fit(
     lam, phi : float
         Weights of the L2 and scale regularisers (Eq. 17; the paper uses 1e-5 for both).
     patience : int or None
-        Stop after this many epochs without a better validation accuracy (ties broken by
-        lower validation loss); ``None`` trains all epochs.
+        Stop after this many epochs without a better validation score (ties broken by lower
+        validation loss; a NaN score counts as the worst); ``None`` trains all epochs.
     seed : int
-        Seeds torch's global generator (initial dropout masks, shuffling through the
-        loader's own generator is set by the loader).
+        Seeds Python's, numpy's and torch's global generators (:func:`seed_everything`):
+        initial dropout masks of modules without their own generator.
     device : str or torch.device
         Where to train (``"cuda"`` for a GPU); the model is moved there.
+    progress : bool
+        Show a progress bar over the epochs.
+
+    Returns
+    -------
+    History
+        Per-epoch losses and scores; the model holds the best epoch's weights, in eval mode.
     """
+    task = _task(task)
     check_positive_int("epochs", epochs)
     if patience is not None:
         check_positive_int("patience", patience)
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = History()
+    history = History(score_name=task.score_name)
     best_key: tuple[float, float] | None = None
     best_state = copy.deepcopy(model.state_dict())
-    bar = progress(range(epochs), desc="epochs", enabled=show_progress)
+    bar = progress_bar(range(epochs), desc="epochs", enabled=progress)
     for epoch in bar:
         model.train()
-        loss_sum, correct, count = 0.0, 0, 0
+        loss_sum, counts, count = 0.0, None, 0
         for x, y in train_loader:
             x, y = x.to(device), y.to(device)
-            logits = model(x)
-            loss, _ = objective(logits, y, model, lam, phi)
+            outputs = model(x)
+            loss = _regularised(task.data_loss(outputs, y), model, lam, phi)[0]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            batch = task.counts(outputs.detach(), y)
+            counts = batch if counts is None else counts + batch
             count += len(y)
-        val_loss, val_acc = evaluate(model, val_loader, device)
+        if count == 0:
+            raise ValueError("train_loader yielded no examples")
+        val_loss, val_score = evaluate(model, val_loader, device, task)
         history.train_loss.append(loss_sum / count)
-        history.train_accuracy.append(correct / count)
+        history.train_score.append(task.score(counts))
         history.val_loss.append(val_loss)
-        history.val_accuracy.append(val_acc)
-        key = (val_acc, -val_loss)
+        history.val_score.append(val_score)
+        key = (-math.inf if math.isnan(val_score) else val_score, -val_loss)
         if best_key is None or key > best_key:
             best_key, history.best_epoch = key, epoch
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix_str(f"val acc {val_acc:.3f}", refresh=False)
+        bar.set_postfix_str(f"val {task.score_name} {val_score:.3f}", refresh=False)
         if patience is not None and epoch - history.best_epoch >= patience:
             break
     bar.close()

@@ -9,7 +9,6 @@ metadata, so a chapter can plot them without retraining.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from scaledrop_lib._checks import check_choice
 from scaledrop_lib._io import atomic_write_json
@@ -26,16 +26,16 @@ from scaledrop_lib.data.lesions import load_lesion_splits
 from scaledrop_lib.hardware.mtj import attach_mtj
 from scaledrop_lib.inference.segment import deterministic_segment
 from scaledrop_lib.layers.sampling import apply_layerwise_p
+from scaledrop_lib.metrics.segmentation import pooled_iou
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.digits import digits_cnn, digits_mlp
 from scaledrop_lib.models.segnets import segnet, unet
 from scaledrop_lib.routines.checkpoints import load_checkpoint, save_checkpoint
-from scaledrop_lib.routines.segmentation import SegHistory, fit_segmenter, pooled_iou
 from scaledrop_lib.routines.train import History, evaluate, fit
 
 CHECKPOINT_DIR = Path(__file__).parent.parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "manifest.json"
-REBUILD_COMMAND = "python -m scaledrop_lib.routines.zoo"
+REBUILD_COMMAND = "python -m scaledrop_lib.routines.rebuild_zoo"
 ENSEMBLE_SIZE = 5
 VARIATION_SEEDS = 5
 
@@ -145,34 +145,35 @@ def _write_manifest(manifest: dict[str, dict[str, Any]]) -> None:
     atomic_write_json(MANIFEST, manifest)
 
 
-def _recipe(name: str) -> Recipe:
+def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
 
 
-def train_recipe(
-    name: str, show_progress: bool = True
-) -> tuple[nn.Module, History | SegHistory, dict[str, float]]:
+def train_recipe(name: str, progress: bool = True) -> tuple[nn.Module, History, dict[str, float]]:
     """Train one recipe from scratch; return (model, history, test scores).
 
     The scores are ``{"test_accuracy": ...}`` for digits and ``{"test_iou": ...}`` (pooled
     IoU of the deterministic pass on the lesion test split) for lesions.
     """
-    recipe = _recipe(name)
+    recipe = get_recipe(name)
     if recipe.task == "lesions":
         lesions = load_lesion_splits()
         model = recipe.build()
-        seg_history = fit_segmenter(
+        shuffle = torch.Generator().manual_seed(recipe.seed)
+        seg_history = fit(
             model,
-            lesions.train,
-            lesions.val,
+            DataLoader(
+                lesions.train, batch_size=recipe.batch_size, shuffle=True, generator=shuffle
+            ),
+            DataLoader(lesions.val, batch_size=64),
+            task="segmentation",
             epochs=recipe.epochs,
             lr=recipe.lr,
-            batch_size=recipe.batch_size,
             patience=recipe.patience,
             seed=recipe.seed,
-            show_progress=show_progress,
+            progress=progress,
         )
         images, masks = lesions.test.tensors
         return model, seg_history, {"test_iou": lesion_test_iou(model, images, masks)}
@@ -187,7 +188,7 @@ def train_recipe(
         lr=recipe.lr,
         patience=recipe.patience,
         seed=recipe.seed,
-        show_progress=show_progress,
+        progress=progress,
     )
     _, test_accuracy = evaluate(model, test_loader)
     return model, history, {"test_accuracy": test_accuracy}
@@ -198,16 +199,16 @@ def lesion_test_iou(model: nn.Module, images, masks) -> float:
     return pooled_iou(deterministic_segment(model, images) > 0.5, masks > 0.5)
 
 
-def build(names: list[str] | None = None, show_progress: bool = True) -> dict[str, Any]:
+def build(names: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
     """Retrain the named recipes (default: all), save them and update the manifest."""
     manifest = read_manifest()
     for name in names or sorted(RECIPES):
-        model, history, scores = train_recipe(name, show_progress)
+        model, history, scores = train_recipe(name, progress)
         metadata = {
             "name": name,
-            "recipe": {k: v for k, v in asdict(_recipe(name)).items() if k != "config"},
-            "config": _recipe(name).config.to_dict(),
-            "history": asdict(history),
+            "recipe": {k: v for k, v in asdict(get_recipe(name)).items() if k != "config"},
+            "config": get_recipe(name).config.to_dict(),
+            "history": history.to_dict(),
             **scores,
         }
         sha = save_checkpoint(model, checkpoint_path(name), metadata)
@@ -229,7 +230,7 @@ def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     Raises ``FileNotFoundError`` naming the rebuild command if the file is missing, and
     ``ValueError`` if its checksum differs from the manifest.
     """
-    recipe = _recipe(name)
+    recipe = get_recipe(name)
     path = checkpoint_path(name)
     entry = read_manifest().get(name)
     if entry is None or not path.is_file():
@@ -240,18 +241,3 @@ def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     metadata = load_checkpoint(model, path, sha256=entry["sha256"])
     model.eval()
     return model, metadata
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Retrain the book's pretrained checkpoints.")
-    parser.add_argument(
-        "names", nargs="*", help=f"recipes to build (default: all of {len(RECIPES)})"
-    )
-    args = parser.parse_args(argv)
-    for name in args.names:
-        _recipe(name)
-    build(args.names or None)
-
-
-if __name__ == "__main__":
-    main()

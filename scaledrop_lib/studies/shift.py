@@ -21,7 +21,7 @@ from scaledrop_lib.layers.sampling import seed_dropout
 from scaledrop_lib.metrics.classification import accuracy
 from scaledrop_lib.metrics.ood import auroc, detection_rate, fpr_at_tpr, ood_rule_statistic
 from scaledrop_lib.metrics.predictive import mutual_information, predictive_entropy, predictive_mean
-from scaledrop_lib.progress import progress
+from scaledrop_lib.progress import progress as progress_bar
 
 #: What the shift studies call to predict, inputs in, MC samples (T, N, C) of probabilities out.
 Predictor = Callable[[torch.Tensor], torch.Tensor]
@@ -78,7 +78,7 @@ def rotation_sweep(
     images: torch.Tensor,
     labels: torch.Tensor,
     angles: Sequence[float],
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> RotationSweep:
     """Fig. 6: rotate every test image by each angle and measure each method.
 
@@ -92,7 +92,7 @@ def rotation_sweep(
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
     acc: dict[str, list[float]] = {name: [] for name in predictors}
     ent: dict[str, list[float]] = {name: [] for name in predictors}
-    for angle in progress(list(angles), desc="angles", enabled=show_progress):
+    for angle in progress_bar(list(angles), desc="angles", enabled=progress):
         rotated = rotate(images, angle)
         for name, predict in predictors.items():
             samples = predict(rotated)
@@ -180,7 +180,7 @@ def ood_report(
     sets: Mapping[str, OODSet],
     threshold: float = 0.95,
     percentile: float = 10.0,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> OODReport:
     """Table V and more: Eq. 24 detection rates, the in-distribution false-positive rate,
     and AUROC / FPR@95%TPR with predictive entropy and mutual information as scores.
@@ -205,9 +205,7 @@ def ood_report(
     statistic: dict[str, dict[str, torch.Tensor]] = {}
     aurocs = {s: {} for s in SCORES}
     fprs = {s: {} for s in SCORES}
-    for method, predict in progress(
-        list(predictors.items()), desc="methods", enabled=show_progress
-    ):
+    for method, predict in progress_bar(list(predictors.items()), desc="methods", enabled=progress):
         in_samples = predict(in_images)
         statistic[method] = {"ID": ood_rule_statistic(in_samples, percentile)}
         false_positive[method] = detection_rate(statistic[method]["ID"] < threshold)
