@@ -18,6 +18,7 @@ hardware       the MTJ random bit source (Eq. 22-23) and the CIM cost model (Tab
 paper          the paper's published numbers (Tables IV, V, VIII), in one place
 kinds          the two vocabularies: DropoutKind (what a net carries), Method (what a result is)
 progress       progress bars for training and inference
+tables         tables that show as HTML in notebooks and the book, as text in a terminal
 viz            plotly style, figures, tables, widgets, the book's myst-nb glue (needs [book])
 checkpoints    the small committed checkpoints the zoo loads, with a sha256 manifest
 

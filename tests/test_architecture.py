@@ -19,6 +19,7 @@ RANKS = {
     "_io": 0,
     "progress": 0,
     "paper": 0,
+    "tables": 0,
     "kinds": 0,
     "layers": 1,
     "metrics": 1,

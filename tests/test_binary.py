@@ -227,3 +227,25 @@ def test_scale_dropout_module_replaces_alpha_per_channel():
 def test_standardize_weights_rejects_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_quantizers_and_dropout_are_constructor_arguments():
+    from scaledrop_lib.layers.dropout import ScaleDropout
+
+    x = torch.randn(2, 3, 5, 5)
+    raw = BinaryConv2d(3, 4, 3, input_quantizer=None)
+    assert not raw.binarize_input
+    torch.testing.assert_close(
+        raw.binary_output(x), F.conv2d(x, raw.binary_weight(), raw.bias)
+    )  # no sign on the input
+    plain = BinaryLinear(6, 2, kernel_quantizer=torch.sign, bias=False)
+    v = torch.randn(3, 6)
+    torch.testing.assert_close(plain.binary_output(v), sign_pm1(v) @ torch.sign(plain.weight).T)
+    dropout = ScaleDropout(p=0.5)
+    layer = BinaryLinear(6, 2, scale_dropout=dropout)
+    assert layer.scale_dropout is dropout and "scale_dropout" in dict(layer.named_children())
+    assert list(layer.state_dict()) == ["weight", "bias", "alpha"]  # checkpoints keep their keys
+    with pytest.raises(TypeError, match="scale_dropout must be a torch.nn.Module"):
+        BinaryLinear(6, 2, scale_dropout=0.5)
+    with pytest.raises(TypeError, match="input_quantizer"):
+        BinaryLinear(6, 2, input_quantizer="sign")

@@ -25,9 +25,9 @@ TABLE_VII_LAYER = LayerShape("paper", "conv", 3, 256, 512, 1, True)
 @pytest.mark.parametrize(
     ("design", "modules", "area", "power"),
     [
-        ("spindrop", 2304, "79833.6", "51.84"),
-        ("spatial_spindrop", 256, "8870.4", "5.76"),
-        ("proposed", 1, "34.65", "0.0225"),
+        ("spin", 2304, "79833.6", "51.84"),
+        ("spatial_spin", 256, "8870.4", "5.76"),
+        ("scale", 1, "34.65", "0.0225"),
     ],
 )
 def test_table_vii_layer_wise_to_printed_precision(design, modules, area, power):
@@ -43,11 +43,11 @@ def test_table_vii_layer_wise_to_printed_precision(design, modules, area, power)
 @pytest.mark.parametrize(
     ("design", "pooled", "modules", "area", "power"),
     [
-        ("spindrop", True, 512, 17740.8, 11.52),
-        ("spindrop", False, 4608, 159667.2, 103.68),
-        ("spatial_spindrop", True, 512, 17740.8, 11.52),
-        ("spatial_spindrop", False, 512, 17740.8, 11.52),
-        ("proposed", False, 1, 34.65, 0.0225),
+        ("spin", True, 512, 17740.8, 11.52),
+        ("spin", False, 4608, 159667.2, 103.68),
+        ("spatial_spin", True, 512, 17740.8, 11.52),
+        ("spatial_spin", False, 512, 17740.8, 11.52),
+        ("scale", False, 1, 34.65, 0.0225),
     ],
 )
 def test_table_vii_topology_wise(design, pooled, modules, area, power):
@@ -121,14 +121,14 @@ def test_energy_by_hand_for_one_linear_layer():
     model = nn.Sequential(BinaryLinear(100, 10))
     mapping = map_model(model, (100,))
     costs = EnergyCosts()
-    e = energy_per_image(mapping, T=4, costs=costs, dropout="proposed")
+    e = energy_per_image(mapping, T=4, costs=costs, dropout="scale")
     reads = 1 * 10  # one input vector, one row tile (200 rows), 10 columns
     per_read = costs.memory_sense + costs.crossbar + costs.adder_accumulator
     expected = (
         4 * (reads * per_read + 10 * costs.comparator + 1 * costs.rng) + 4 * 10 * costs.averaging
     )
     assert e.total_pj == pytest.approx(expected)
-    spin = energy_per_image(mapping, T=4, dropout="spindrop")
+    spin = energy_per_image(mapping, T=4, dropout="spin")
     assert spin.by_component["rng"] == pytest.approx(4 * 100 * costs.rng)
     assert energy_per_image(mapping, T=1, dropout="none").by_component["averaging"] == 0.0
 
@@ -179,7 +179,7 @@ def test_crossbar_tiles_account_for_every_weight_cell():
 
 def test_rng_draws_per_input_vector_multiply_only_per_neuron_designs():
     mapping = map_model(lenet5(), (1, 28, 28))
-    for design in ("spindrop", "spatial_spindrop"):
+    for design in ("spin", "spatial_spin"):
         per_pass = energy_per_image(mapping, 5, dropout=design).by_layer
         per_vector = energy_per_image(mapping, 5, dropout=design, rng_draws="per_input_vector")
         for m in mapping.layers:
@@ -189,3 +189,18 @@ def test_rng_draws_per_input_vector_multiply_only_per_neuron_designs():
             )
     proposed = energy_per_image(mapping, 5, rng_draws="per_input_vector")
     assert proposed.by_component["rng"] == pytest.approx(5 * 5 * 3.80)  # 5 layers, 5 passes
+
+
+def test_cim_speaks_the_dropout_kind_vocabulary():
+    from scaledrop_lib.kinds import DropoutKind
+
+    assert dropout_module_count(DropoutKind.SCALE, TABLE_VII_LAYER) == 1
+    assert dropout_module_count("spin", TABLE_VII_LAYER) == dropout_module_count(
+        DropoutKind.SPIN, TABLE_VII_LAYER
+    )
+    with pytest.raises(ValueError, match="unknown kind 'proposed'"):
+        dropout_module_count("proposed", TABLE_VII_LAYER)
+    with pytest.raises(ValueError, match="kind 'mc' has no CIM design here"):
+        dropout_module_count("mc", TABLE_VII_LAYER)
+    with pytest.raises(ValueError, match="kind 'none' has no CIM design"):
+        topology_module_count("none", TABLE_VII_LAYER, adaptive_avg_pool=True)

@@ -34,3 +34,14 @@ def test_net_config_converts_strings_and_exports_plain_values():
     assert NetConfig(**config.to_dict()) == config
     assert all(type(v) in (str, float, bool) for v in config.to_dict().values())
     assert json.loads(json.dumps(config.to_dict()))["dropout"] == "spin"
+
+
+def test_every_method_has_its_colour_by_member_or_by_name():
+    from scaledrop_lib.viz.plotting import METHOD_COLORS, method_color
+
+    assert set(METHOD_COLORS) == set(Method)
+    assert len(set(METHOD_COLORS.values())) == len(Method)
+    for method in Method:
+        assert method_color(method) == method_color(method.value) == METHOD_COLORS[method.value]
+    with pytest.raises(KeyError, match="no colour for method 'Bayes'"):
+        method_color("Bayes")

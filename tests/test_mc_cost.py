@@ -45,10 +45,8 @@ def test_matmul_flops_equal_torch_flop_counter(name, build, shape):
 
 
 def small_model() -> nn.Sequential:
-    conv = BinaryConv2d(4, 6, kernel_size=3, padding=1)
-    conv.scale_dropout = ScaleDropout(p=0.3)
-    linear = BinaryLinear(6 * 3 * 3, 5)
-    linear.scale_dropout = ScaleDropout(p=0.3)
+    conv = BinaryConv2d(4, 6, kernel_size=3, padding=1, scale_dropout=ScaleDropout(p=0.3))
+    linear = BinaryLinear(6 * 3 * 3, 5, scale_dropout=ScaleDropout(p=0.3))
     return nn.Sequential(
         nn.Conv2d(1, 4, 3, bias=True),  # 8x8 -> 6x6
         nn.BatchNorm2d(4),

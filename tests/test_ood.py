@@ -16,10 +16,10 @@ from scaledrop_lib.studies.shift import (
     mc_predictor,
     noise_ladder,
     ood_report,
+    paper_table_v,
     rotation_sweep,
 )
 from scaledrop_lib.viz.plotting import mc_samples_figure
-from scaledrop_lib.viz.tables import paper_table_v_text
 
 
 def random_probs(T, N, C, seed, sharpness=1.0):
@@ -126,9 +126,11 @@ def test_mutual_information_of_a_single_pass_is_reported_as_missing():
     report = ood_report({"one pass": single}, in_images, sets, progress=False)
     assert report.auroc["mutual information"]["one pass"]["D1"] is None
     assert report.auroc["entropy"]["one pass"]["D1"] is not None
-    text = report.table("auroc", "mutual information")
+    text = str(report.table("auroc", "mutual information"))
     assert "n/a" in text
-    assert "ID flagged" in report.table("detection")
+    detection = report.table("detection")
+    assert detection.columns[-1] == "ID flagged"
+    assert detection.rows[0][-1] == report.false_positive["one pass"]
     with pytest.raises(ValueError, match="metric"):
         report.table("precision")
 
@@ -233,11 +235,12 @@ def test_mc_samples_figure_draws_samples_and_eq20_interval():
         mc_samples_figure({"x": torch.zeros(3)})
 
 
-def test_paper_table_v_text_lists_every_row():
-    text = paper_table_v_text()
-    rows = sum(len(r) for r in PAPER_TABLE_V.values())
-    assert len(text.splitlines()) == rows + 2
-    assert "paper" in text.splitlines()[0]
+def test_paper_table_v_lists_every_row_labelled_as_the_papers():
+    table = paper_table_v()
+    assert len(table.rows) == sum(len(r) for r in PAPER_TABLE_V.values())
+    assert "paper" in table.title and "not ours" in table.note
+    text = str(table)
+    assert len(text.splitlines()) == len(table.rows) + 4  # title, header, rule, rows, note
     for topology, methods in PAPER_TABLE_V.items():
         for row in methods.values():
             assert set(row) == {"D1", "D2", "D3", "D4", "D5", "D6"}, topology

@@ -75,3 +75,24 @@ def test_segmentation_panels_store_png_input_and_8_bit_maps():
         segmentation_panels(image, {"mask": mask[:, :3]})
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         segmentation_panels(image, {"mask": mask * 2})
+
+
+def test_chapter_setup_seeds_styles_and_sets_threads():
+    import plotly.io as pio
+    import torch
+
+    from scaledrop_lib.viz.chapter import chapter_setup
+
+    threads = torch.get_num_threads()
+    try:
+        chapter_setup(3, threads=1)
+        assert torch.get_num_threads() == 1
+        first = torch.rand(3)
+        chapter_setup(3)
+        assert torch.equal(torch.rand(3), first)  # the same seed, the same draws
+        assert pio.templates.default == "scaledrop"
+        assert pio.renderers.default == "plotly_mimetype"
+        with pytest.raises(ValueError, match="threads"):
+            chapter_setup(0, threads=0)
+    finally:
+        torch.set_num_threads(threads)

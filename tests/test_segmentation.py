@@ -18,7 +18,7 @@ from scaledrop_lib.models import NetConfig, segnet, unet
 from scaledrop_lib.paper import METRIC_NAMES, PAPER_TABLE_IV
 from scaledrop_lib.routines.train import fit, soft_dice_loss
 from scaledrop_lib.routines.zoo import load_pretrained
-from scaledrop_lib.viz.tables import metrics_table
+from scaledrop_lib.studies.segmentation import metrics_table
 
 
 def test_soft_dice_loss_by_hand():
@@ -84,9 +84,9 @@ def test_mc_segment_is_seeded_and_matches_deterministic_at_p0():
 
 def test_metrics_table_layout_and_validation():
     row = dict.fromkeys(METRIC_NAMES, 0.5)
-    text = metrics_table({"a": row})
+    text = str(metrics_table({"a": row}))
     assert "50.00%" in text and "IoU" in text.splitlines()[0]
-    assert len(metrics_table(PAPER_TABLE_IV, percent_input=True).splitlines()) == 8
+    assert len(metrics_table(PAPER_TABLE_IV, percent_input=True).rows) == len(PAPER_TABLE_IV)
     with pytest.raises(ValueError, match="lacks"):
         metrics_table({"a": {"iou": 0.5}})
 

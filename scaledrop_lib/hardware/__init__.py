@@ -7,7 +7,7 @@ cim            Computation-in-memory: crossbar mapping, energy per image, dropou
 """
 
 from scaledrop_lib.hardware.cim import (
-    DROPOUT_DESIGNS,
+    CIM_KINDS,
     MODULE_AREA_UM2,
     MODULE_LATENCY_NS,
     MODULE_POWER_MW,
@@ -49,7 +49,7 @@ from scaledrop_lib.hardware.mtj import (
 
 __all__ = [
     "BOLTZMANN_J_PER_K",
-    "DROPOUT_DESIGNS",
+    "CIM_KINDS",
     "ELECTRON_VOLT_J",
     "MODULE_AREA_UM2",
     "MODULE_LATENCY_NS",

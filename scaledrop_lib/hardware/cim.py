@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from scaledrop_lib._checks import check_choice, check_positive_int
+from scaledrop_lib.kinds import DropoutKind
 from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
 from scaledrop_lib.layers.sampling import sampling
 from scaledrop_lib.models.stages import binary_layer_of
@@ -30,7 +31,9 @@ from scaledrop_lib.models.stages import binary_layer_of
 STRATEGIES = (1, 2)
 
 
-DROPOUT_DESIGNS = ("proposed", "spindrop", "spatial_spindrop", "none")
+#: The dropout kinds the CIM model prices: Scale-Dropout (the paper's proposed design), SpinDrop,
+#: Spatial-SpinDrop, and none.
+CIM_KINDS = (DropoutKind.SCALE, DropoutKind.SPIN, DropoutKind.SPATIAL_SPIN, DropoutKind.NONE)
 
 
 #: Table VII: one spintronic dropout module (area um^2, power mW, sampling latency ns).
@@ -215,34 +218,44 @@ def map_model(
     return ModelMapping(mapped, skipped)
 
 
-def dropout_module_count(design: str, layer: LayerShape) -> int:
-    """Dropout modules (RNGs) one layer needs under each design (Table VII).
+def _cim_kind(name: str, kind: DropoutKind | str, allowed=CIM_KINDS) -> DropoutKind:
+    kind = DropoutKind.parse(name, kind)
+    if kind not in allowed:
+        choices = ", ".join(repr(k.value) for k in allowed)
+        raise ValueError(f"{name} {kind.value!r} has no CIM design here; choose one of {choices}")
+    return kind
 
-    ``"spindrop"``: one per crossbar input row, K*K*Cin (layer-wise application);
-    ``"spatial_spindrop"``: one per input feature map, Cin; ``"proposed"``: 1 (and the same
-    module can serve every layer); ``"none"``: 0. For the topology-wise application see
-    :func:`topology_module_count`.
+
+def dropout_module_count(kind: DropoutKind | str, layer: LayerShape) -> int:
+    """Dropout modules (RNGs) one layer needs for each dropout kind (Table VII).
+
+    ``SPIN`` (SpinDrop): one per crossbar input row, K*K*Cin (layer-wise application);
+    ``SPATIAL_SPIN`` (Spatial-SpinDrop): one per input feature map, Cin; ``SCALE`` (the paper's
+    proposed Scale-Dropout): 1, and the same module can serve every layer; ``NONE``: 0. For the
+    topology-wise application see :func:`topology_module_count`.
     """
-    check_choice("design", design, DROPOUT_DESIGNS)
-    if design == "proposed":
+    kind = _cim_kind("kind", kind)
+    if kind is DropoutKind.SCALE:
         return 1
-    if design == "none":
+    if kind is DropoutKind.NONE:
         return 0
-    if design == "spindrop":
+    if kind is DropoutKind.SPIN:
         return layer.kernel * layer.kernel * layer.in_channels
     return layer.in_channels
 
 
-def topology_module_count(design: str, layer: LayerShape, adaptive_avg_pool: bool) -> int:
+def topology_module_count(
+    kind: DropoutKind | str, layer: LayerShape, adaptive_avg_pool: bool
+) -> int:
     """Table VII, topology-wise application: modules per layer with / without adaptive pooling.
 
     SpinDrop: Cout with pooling, K*K*Cout without; Spatial-SpinDrop: Cout either way;
-    proposed: 1.
+    Scale-Dropout (proposed): 1.
     """
-    check_choice("design", design, ("spindrop", "spatial_spindrop", "proposed"))
-    if design == "proposed":
+    kind = _cim_kind("kind", kind, CIM_KINDS[:3])
+    if kind is DropoutKind.SCALE:
         return 1
-    if design == "spindrop" and not adaptive_avg_pool:
+    if kind is DropoutKind.SPIN and not adaptive_avg_pool:
         return layer.kernel * layer.kernel * layer.out_channels
     return layer.out_channels
 
@@ -323,7 +336,7 @@ def energy_per_image(
     mapping: ModelMapping,
     T: int,
     costs: EnergyCosts | None = None,
-    dropout: str = "proposed",
+    dropout: DropoutKind | str = DropoutKind.SCALE,
     num_classes: int | None = None,
     weight_bits: int = 1,
     activation_bits: int = 1,
@@ -340,8 +353,8 @@ def energy_per_image(
         Monte-Carlo passes (1 = deterministic).
     costs : EnergyCosts
         Per-operation energies (default Table II).
-    dropout : {"proposed", "spindrop", "spatial_spindrop", "none"}
-        Which RNG design draws the masks: bits per layer per pass = its module count
+    dropout : DropoutKind or {"scale", "spin", "spatial_spin", "none"}
+        Which dropout's RNG design draws the masks: bits per layer per pass = its module count
         (:func:`dropout_module_count`; one draw per module per pass, a lower bound for the
         per-neuron designs).
     num_classes : int, optional
@@ -362,7 +375,7 @@ def energy_per_image(
     T = check_positive_int("T", T)
     check_positive_int("weight_bits", weight_bits)
     check_positive_int("activation_bits", activation_bits)
-    check_choice("dropout", dropout, DROPOUT_DESIGNS)
+    dropout = _cim_kind("dropout", dropout)
     check_choice("read_unit", read_unit, ("column", "crossbar"))
     check_choice("rng_draws", rng_draws, ("per_pass", "per_input_vector"))
     costs = costs or EnergyCosts()
@@ -372,7 +385,7 @@ def energy_per_image(
         reads = (m.column_reads if read_unit == "column" else m.crossbar_reads) * slices
         neurons = m.layer.out_positions * m.layer.out_channels
         bits = dropout_module_count(dropout, m.layer)
-        if rng_draws == "per_input_vector" and dropout != "proposed":
+        if rng_draws == "per_input_vector" and dropout is not DropoutKind.SCALE:
             bits *= m.layer.out_positions
         by_layer[m.layer.name] = {
             "memory_sense": T * reads * costs.memory_sense,

@@ -14,7 +14,9 @@ Scale-Dropout module attached as ``layer.scale_dropout`` can replace alpha in ea
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -141,17 +143,56 @@ def make_activation(name: str) -> nn.Module:
     return {"sign": SignActivation, "tanh": TanhActivation, "identity": nn.Identity}[name]()
 
 
+#: A quantizer maps real values to their quantized ones (with a straight-through gradient), as
+#: ``binarize_ste`` does for inputs and ``irnet_binarize`` for weights (larq's idea).
+Quantizer = Callable[[torch.Tensor], torch.Tensor]
+
+
 class _ScaledBinaryMixin:
-    """Shared by the binary layers: scale vector, Scale-Dropout hook, scale application."""
+    """Shared by the binary layers: quantizers, scale vector, Scale-Dropout, scale application."""
 
     alpha: nn.Parameter
     scale_dropout: nn.Module | None
     scale_enabled: bool
+    input_quantizer: Quantizer | None
+    kernel_quantizer: Quantizer
 
-    def _init_scale(self, channels: int) -> None:
+    def _init_binary(
+        self,
+        channels: int,
+        input_quantizer: Quantizer | None,
+        kernel_quantizer: Quantizer | None,
+        weight_axes: str,
+        scale_dropout: nn.Module | None,
+    ) -> None:
+        if input_quantizer is not None and not callable(input_quantizer):
+            raise TypeError("input_quantizer must be a function of a tensor, or None")
+        if kernel_quantizer is not None and not callable(kernel_quantizer):
+            raise TypeError("kernel_quantizer must be a function of a tensor, or None")
+        if scale_dropout is not None and not isinstance(scale_dropout, nn.Module):
+            kind = type(scale_dropout).__name__
+            raise TypeError(f"scale_dropout must be a torch.nn.Module or None, got {kind}")
+        self.weight_axes = check_choice("weight_axes", weight_axes, WEIGHT_AXES)
+        self.input_quantizer = input_quantizer
+        # default: IR-Net's standardise-and-balance, then sign (Eq. 12-16)
+        self.kernel_quantizer = kernel_quantizer or functools.partial(
+            irnet_binarize, axes=self.weight_axes
+        )
         self.alpha = nn.Parameter(torch.ones(channels))
-        self.scale_dropout = None
+        self.scale_dropout = scale_dropout
         self.scale_enabled = True
+
+    @property
+    def binarize_input(self) -> bool:
+        """Whether the layer quantizes its input (``False``: inputs are used as they come)."""
+        return self.input_quantizer is not None
+
+    def binary_weight(self) -> torch.Tensor:
+        """The quantized (by default ±1, IR-Net) weights used in the forward pass."""
+        return self.kernel_quantizer(self.weight)
+
+    def _quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.input_quantizer is None else self.input_quantizer(x)
 
     def effective_alpha(self) -> torch.Tensor:
         """alpha for this forward pass: after Scale-Dropout when a module is attached."""
@@ -178,11 +219,19 @@ class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
         As for :class:`torch.nn.Conv2d` (square kernels).
     bias : bool
         A bias added before the scale, as Eq. 2 prints it.
-    binarize_input : bool
-        Take the sign of the input (``False`` for a first layer on real inputs, or when the
-        input is already ±1/0, e.g. after SpinDrop-style dropout).
+    input_quantizer : callable or None
+        Applied to the input: :func:`binarize_ste` (sign with the straight-through estimator,
+        the default), another quantizer, or ``None`` for a first layer on real inputs or
+        inputs that are already ±1/0 (e.g. after SpinDrop-style dropout).
+    kernel_quantizer : callable, optional
+        Applied to the latent real weights; default IR-Net (:func:`irnet_binarize`) with
+        ``weight_axes``.
     weight_axes : {"out_channel", "kernel"}
-        Standardisation groups (see :func:`standardize_weights`).
+        Standardisation groups of the default kernel quantizer (see
+        :func:`standardize_weights`).
+    scale_dropout : nn.Module, optional
+        Applied to the scale vector in each forward pass (a
+        :class:`~scaledrop_lib.layers.dropout.ScaleDropout`; Eq. 5-7).
     """
 
     def __init__(
@@ -193,8 +242,11 @@ class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
         stride: int = 1,
         padding: int = 0,
         bias: bool = True,
-        binarize_input: bool = True,
+        *,
+        input_quantizer: Quantizer | None = binarize_ste,
+        kernel_quantizer: Quantizer | None = None,
         weight_axes: str = "out_channel",
+        scale_dropout: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
@@ -202,16 +254,12 @@ class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
         self.kernel_size = check_positive_int("kernel_size", kernel_size)
         self.stride = check_positive_int("stride", stride)
         self.padding = check_positive_int("padding", padding, minimum=0)
-        self.binarize_input = binarize_input
-        self.weight_axes = check_choice("weight_axes", weight_axes, WEIGHT_AXES)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Conv2d's initialisation
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self._init_scale(out_channels)
-
-    def binary_weight(self) -> torch.Tensor:
-        """The ±1 weights used in the forward pass."""
-        return irnet_binarize(self.weight, self.weight_axes)
+        self._init_binary(
+            out_channels, input_quantizer, kernel_quantizer, weight_axes, scale_dropout
+        )
 
     def binary_output(self, x: torch.Tensor) -> torch.Tensor:
         """sign(W) (*) sign(x) + b, before the scale."""
@@ -219,7 +267,7 @@ class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
             raise ValueError(
                 f"x must have shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
-        inputs = binarize_ste(x) if self.binarize_input else x
+        inputs = self._quantized_input(x)
         return F.conv2d(inputs, self.binary_weight(), self.bias, self.stride, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -235,35 +283,37 @@ class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
 
 
 class BinaryLinear(_ScaledBinaryMixin, nn.Module):
-    """Binary fully connected layer with a learnable per-neuron scale (Eq. 2)."""
+    """Binary fully connected layer with a learnable per-neuron scale (Eq. 2).
+
+    The keyword arguments are those of :class:`BinaryConv2d`.
+    """
 
     def __init__(
         self,
         in_features: int,
         out_features: int,
         bias: bool = True,
-        binarize_input: bool = True,
+        *,
+        input_quantizer: Quantizer | None = binarize_ste,
+        kernel_quantizer: Quantizer | None = None,
         weight_axes: str = "out_channel",
+        scale_dropout: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.in_features = check_positive_int("in_features", in_features)
         self.out_features = check_positive_int("out_features", out_features)
-        self.binarize_input = binarize_input
-        self.weight_axes = check_choice("weight_axes", weight_axes, WEIGHT_AXES)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        self._init_scale(out_features)
-
-    def binary_weight(self) -> torch.Tensor:
-        """The ±1 weights used in the forward pass."""
-        return irnet_binarize(self.weight, self.weight_axes)
+        self._init_binary(
+            out_features, input_quantizer, kernel_quantizer, weight_axes, scale_dropout
+        )
 
     def binary_output(self, x: torch.Tensor) -> torch.Tensor:
         """sign(W) sign(x) + b, before the scale."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}")
-        inputs = binarize_ste(x) if self.binarize_input else x
+        inputs = self._quantized_input(x)
         return F.linear(inputs, self.binary_weight(), self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

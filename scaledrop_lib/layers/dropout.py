@@ -156,7 +156,7 @@ class MCDropout(StochasticModule):
 class SpinDropout(MCDropout):
     """SpinDrop-style dropout for BNNs: each neuron (activation element) dropped to 0.
 
-    Place it after the sign activation and feed a layer with ``binarize_input=False``, so
+    Place it after the sign activation and feed a layer with ``input_quantizer=None``, so
     a dropped input stays 0 (no current on the crossbar line) instead of becoming
     sign(0) = +1. No 1/(1-p) rescaling: in a binary net the BatchNorm that follows absorbs
     any constant factor, and the hardware simply disconnects the line.

@@ -7,7 +7,7 @@ from typing import Any
 
 from scaledrop_lib._checks import check_choice, check_probability
 from scaledrop_lib.kinds import DropoutKind
-from scaledrop_lib.layers.dropout import GRANULARITIES, VARIANTS
+from scaledrop_lib.layers.dropout import GRANULARITIES, VARIANTS, ScaleDropout
 from scaledrop_lib.models.units import PLACEMENTS
 
 PRECISIONS = ("binary", "float")
@@ -61,6 +61,12 @@ class NetConfig:
                 "dropout 'mc' (standard dropout) is the full-precision baseline: use "
                 "precision='float', or dropout='spin' for neuron dropout on a binary net"
             )
+
+    def scale_dropout(self) -> ScaleDropout | None:
+        """A fresh Scale-Dropout module for one binary layer, or None if the net has none."""
+        if self.dropout is not DropoutKind.SCALE:
+            return None
+        return ScaleDropout(self.p, self.variant, self.granularity)
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain Python values (for JSON and checkpoint metadata)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
-from scaledrop_lib.layers.dropout import ScaleDropout
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
 
@@ -19,24 +18,20 @@ def lenet5(config: NetConfig | None = None, num_classes: int = 10) -> nn.Sequent
     config = config or NetConfig()
 
     def unit(layer: nn.Module) -> nn.Module:
-        if config.dropout == "scale":
-            layer.scale_dropout = ScaleDropout(config.p, config.variant, config.granularity)
         return ScaledBinaryUnit(layer, config.placement)
 
-    last = BinaryLinear(84, num_classes, bias=False)
-    if config.dropout == "scale":
-        last.scale_dropout = ScaleDropout(config.p, config.variant, config.granularity)
+    drop = config.scale_dropout  # a fresh module for every layer
     return nn.Sequential(
-        unit(BinaryConv2d(1, 6, 5, padding=2, bias=False, binarize_input=False)),
+        unit(BinaryConv2d(1, 6, 5, 1, 2, False, input_quantizer=None, scale_dropout=drop())),
         nn.MaxPool2d(2),
         nn.Hardtanh(),
-        unit(BinaryConv2d(6, 16, 5, bias=False)),
+        unit(BinaryConv2d(6, 16, 5, bias=False, scale_dropout=drop())),
         nn.MaxPool2d(2),
         nn.Hardtanh(),
         nn.Flatten(),
-        unit(BinaryLinear(16 * 5 * 5, 120, bias=False)),
+        unit(BinaryLinear(16 * 5 * 5, 120, bias=False, scale_dropout=drop())),
         nn.Hardtanh(),
-        unit(BinaryLinear(120, 84, bias=False)),
+        unit(BinaryLinear(120, 84, bias=False, scale_dropout=drop())),
         nn.Hardtanh(),
-        last,
+        BinaryLinear(84, num_classes, bias=False, scale_dropout=drop()),
     )

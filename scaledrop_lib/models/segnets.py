@@ -16,7 +16,7 @@ from torch import nn
 
 from scaledrop_lib.kinds import DropoutKind
 from scaledrop_lib.layers.binary import BinaryConv2d
-from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout
+from scaledrop_lib.layers.dropout import MCDropout
 from scaledrop_lib.layers.quantizers import PACT
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
@@ -42,10 +42,16 @@ def conv_block(
     """3x3 conv (binary weights unless full precision) + BatchNorm/scale + PACT or ReLU."""
     binary = config.precision == "binary" and not full_precision
     if binary:
-        # 4-bit inputs stay multi-bit: only the weights are binary (binarize_input=False)
-        layer = BinaryConv2d(n_in, n_out, 3, padding=1, bias=False, binarize_input=False)
-        if config.dropout == "scale":
-            layer.scale_dropout = ScaleDropout(config.p, config.variant, config.granularity)
+        # 4-bit inputs stay multi-bit: only the weights are binary (no input quantizer)
+        layer = BinaryConv2d(
+            n_in,
+            n_out,
+            3,
+            padding=1,
+            bias=False,
+            input_quantizer=None,
+            scale_dropout=config.scale_dropout(),
+        )
         unit: nn.Module = ScaledBinaryUnit(layer, config.placement)
     else:
         unit = nn.Sequential(

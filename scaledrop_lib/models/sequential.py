@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear, SignActivation
-from scaledrop_lib.layers.dropout import MCDropout, ScaleDropout, SpatialSpinDropout, SpinDropout
+from scaledrop_lib.kinds import DropoutKind
+from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear, SignActivation, binarize_ste
+from scaledrop_lib.layers.dropout import MCDropout, SpatialSpinDropout, SpinDropout
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.units import ScaledBinaryUnit
 
@@ -29,16 +30,16 @@ def input_dropout(config: NetConfig, conv: bool) -> list[nn.Module]:
 
 def binary_layer(kind: str, n_in: int, n_out: int, config: NetConfig, stride: int = 1) -> nn.Module:
     """A binary conv (3x3, padding 1) or linear layer, with Scale-Dropout if configured."""
-    binarize_input = config.dropout not in ("spin", "spatial_spin")  # those binarise before
+    # SpinDrop-style nets binarise before their dropout (input_dropout): inputs arrive as ±1/0
+    spin = config.dropout in (DropoutKind.SPIN, DropoutKind.SPATIAL_SPIN)
+    options = {
+        "bias": False,
+        "input_quantizer": None if spin else binarize_ste,
+        "scale_dropout": config.scale_dropout(),
+    }
     if kind == "conv":
-        layer = BinaryConv2d(
-            n_in, n_out, 3, stride=stride, padding=1, bias=False, binarize_input=binarize_input
-        )
-    else:
-        layer = BinaryLinear(n_in, n_out, bias=False, binarize_input=binarize_input)
-    if config.dropout == "scale":
-        layer.scale_dropout = ScaleDropout(config.p, config.variant, config.granularity)
-    return layer
+        return BinaryConv2d(n_in, n_out, 3, stride=stride, padding=1, **options)
+    return BinaryLinear(n_in, n_out, **options)
 
 
 def float_layer(kind: str, n_in: int, n_out: int, stride: int = 1) -> nn.Module:

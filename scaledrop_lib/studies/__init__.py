@@ -23,7 +23,9 @@ from scaledrop_lib.studies.placement import (
     sign_flip_fractions,
 )
 from scaledrop_lib.studies.segmentation import (
+    SHORT_METRIC_NAMES,
     ShiftCurve,
+    metrics_table,
     segmentation_under_shift,
 )
 from scaledrop_lib.studies.shift import (
@@ -37,6 +39,7 @@ from scaledrop_lib.studies.shift import (
     mc_predictor,
     noise_ladder,
     ood_report,
+    paper_table_v,
     rotation_sweep,
 )
 from scaledrop_lib.studies.sweeps import (
@@ -51,6 +54,7 @@ from scaledrop_lib.studies.variation import (
 
 __all__ = [
     "SCORES",
+    "SHORT_METRIC_NAMES",
     "MCSummary",
     "NoiseLadder",
     "OODReport",
@@ -68,8 +72,10 @@ __all__ = [
     "mc_predictor",
     "mc_summary",
     "measure_placement",
+    "metrics_table",
     "noise_ladder",
     "ood_report",
+    "paper_table_v",
     "rotation_sweep",
     "segmentation_under_shift",
     "sign_flip_fractions",

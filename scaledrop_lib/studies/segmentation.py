@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,6 +16,8 @@ from scaledrop_lib.metrics.segmentation import (
     segmentation_metrics,
     uncertainty_error_stats,
 )
+from scaledrop_lib.paper import METRIC_NAMES
+from scaledrop_lib.tables import Table
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,36 @@ def segmentation_under_shift(
         stats = uncertainty_error_stats(maps.mean, maps.entropy, masks)
         curve.error_auroc.append(stats.error_auroc)
     return curve
+
+
+#: Short column names of Table IV's metrics.
+SHORT_METRIC_NAMES = {
+    "pixel_accuracy": "pix-acc",
+    "iou": "IoU",
+    "auc": "AUC",
+    "f1": "F1/Dice",
+    "sensitivity": "sens",
+    "specificity": "spec",
+    "precision": "prec",
+}
+
+
+def metrics_table(
+    rows: Mapping[str, Mapping[str, float]], percent_input: bool = False, **options: Any
+) -> Table:
+    """Rows of Table IV's metrics (fractions, or percent with ``percent_input``), in percent.
+
+    ``options`` go to :class:`~scaledrop_lib.tables.Table` (``title``, ``note``).
+    """
+    if not rows:
+        raise ValueError("rows must not be empty")
+    scale = 1.0 if percent_input else 100.0
+    body = []
+    for name, values in rows.items():
+        missing = set(METRIC_NAMES) - set(values)
+        if missing:
+            raise ValueError(f"row {name!r} lacks {sorted(missing)}")
+        body.append([name, *(scale * values[m] for m in METRIC_NAMES)])
+    columns = ["", *(SHORT_METRIC_NAMES[m] for m in METRIC_NAMES)]
+    percent = lambda v: f"{v:.2f}%"  # noqa: E731  (the same format for every metric column)
+    return Table(columns, body, formats=dict.fromkeys(columns[1:], percent), **options)

@@ -8,6 +8,7 @@ ensemble (:func:`ensemble_predictor`) or one deterministic pass, S = 1
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,9 @@ from scaledrop_lib.layers.sampling import seed_dropout
 from scaledrop_lib.metrics.classification import accuracy
 from scaledrop_lib.metrics.ood import auroc, detection_rate, fpr_at_tpr, ood_rule_statistic
 from scaledrop_lib.metrics.predictive import mutual_information, predictive_entropy, predictive_mean
+from scaledrop_lib.paper import PAPER_TABLE_V
 from scaledrop_lib.progress import progress as progress_bar
+from scaledrop_lib.tables import Table
 
 #: What the shift studies call to predict, inputs in, MC samples (T, N, C) of probabilities out.
 Predictor = Callable[[torch.Tensor], torch.Tensor]
@@ -143,29 +146,35 @@ class OODReport:
         tpr = [float((stat_out < t).float().mean()) for t in thresholds]
         return fpr, tpr
 
-    def table(self, metric: str = "detection", score: str = "entropy") -> str:
-        """A plain-text table: methods as rows, sets as columns (percentages)."""
+    def table(self, metric: str = "detection", score: str = "entropy") -> Table:
+        """Methods as rows, sets as columns, in percent.
+
+        ``metric="detection"``: the Eq. 24 detection rate per set, plus the share of the
+        in-distribution test set flagged ("ID flagged"). ``"auroc"`` / ``"fpr95"``: AUROC or
+        FPR at 95 % TPR with ``score`` as the OOD score ("n/a" where it is undefined).
+        """
         keys = list(self.set_names)
         if metric == "detection":
-            rows = {m: [self.detection[m][k] for k in keys] for m in self.detection}
-            extra = "ID flagged"
-            tail = {m: self.false_positive[m] for m in self.detection}
+            title = "Eq. 24 detection rate per OOD set; ID flagged: clean test inputs flagged"
+            columns = ["method", *keys, "ID flagged"]
+            rows = [
+                [m, *(self.detection[m][k] for k in keys), self.false_positive[m]]
+                for m in self.detection
+            ]
         elif metric in ("auroc", "fpr95"):
             if score not in SCORES:
                 raise ValueError(f"score must be one of {SCORES}, got {score!r}")
             values = getattr(self, metric)[score]
-            rows = {m: [values[m][k] for k in keys] for m in values}
-            extra, tail = "", {}
+            name = "AUROC" if metric == "auroc" else "FPR at 95 % TPR"
+            title = f"{name}, OOD score = {score} (in-distribution: the clean test set)"
+            columns = ["method", *keys]
+            rows = [
+                [m, *(math.nan if values[m][k] is None else values[m][k] for k in keys)]
+                for m in values
+            ]
         else:
             raise ValueError(f"metric must be 'detection', 'auroc' or 'fpr95', got {metric!r}")
-        width = max(len(m) for m in rows) + 2
-        header = f"{'method':<{width}}" + "".join(f"{k:>8s}" for k in keys)
-        lines = [header + (f"{extra:>12s}" if extra else "")]
-        for method, vals in rows.items():
-            cells = "".join("     n/a" if v is None else f"{100 * v:7.1f}%" for v in vals)
-            end = f"{100 * tail[method]:11.1f}%" if tail else ""
-            lines.append(f"{method:<{width}}{cells}{end}")
-        return "\n".join(lines)
+        return Table(columns, rows, formats=dict.fromkeys(columns[1:], ".1%"), title=title)
 
 
 def _score(samples: torch.Tensor, score: str) -> torch.Tensor:
@@ -266,3 +275,20 @@ def noise_ladder(
     seed_dropout(model, seed)
     logits = mc_predict(model, images, T, logits=True).transpose(0, 1)  # (S, T, C)
     return NoiseLadder([float(s) for s in strengths], images, logits, logits.softmax(dim=-1))
+
+
+def paper_table_v() -> Table:
+    """The paper's Table V (CIFAR-10; D5 = SVHN, D6 = STL-10): Eq. 24 detection rate in %."""
+    keys = ["D1", "D2", "D3", "D4", "D5", "D6"]
+    rows = [
+        [topology, method, *(row[k] for k in keys)]
+        for topology, methods in PAPER_TABLE_V.items()
+        for method, row in methods.items()
+    ]
+    return Table(
+        ["topology", "method", *keys],
+        rows,
+        formats=dict.fromkeys(keys, ".2f"),
+        title="The paper's Table V (CIFAR-10; D5 = SVHN, D6 = STL-10), detection rate in %",
+        note="The paper's numbers, not ours; '-' where the paper gives none.",
+    )

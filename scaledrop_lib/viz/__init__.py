@@ -1,14 +1,14 @@
-"""Everything the book shows: the plotly style, figures, tables, widgets and the myst-nb glue.
+"""Everything the book shows: the plotly style, figures, widgets and the myst-nb glue.
 
 The only part of the package that imports plotly or ipywidgets.
 
 Modules
 -------
+chapter        The first call of every chapter: seeds, threads and the book's figure style in one
+               line
 plotting       The book's plotly look: one template, one colour per method, used by every chapter
-figures        Figures built from the library's results: reliability diagrams and the crossbar
-               mapping picture
-tables         Tables as text: the paper's published tables and ours, aligned for a terminal or a
-               notebook
+figures        Figures built from the library's results: reliability diagrams, the crossbar mapping
+               picture
 widgets        Interactive figures that stay live in JupyterLab and still show something in the HTML
                book
 book           Jupyter Book glue: plotly figures that draw offline in the HTML book
@@ -20,6 +20,9 @@ from scaledrop_lib.viz.book import (
     PlotlyMimeRenderer,
     figure_html,
     plotly_js_path,
+)
+from scaledrop_lib.viz.chapter import (
+    chapter_setup,
 )
 from scaledrop_lib.viz.figures import (
     mapping_figure,
@@ -36,10 +39,6 @@ from scaledrop_lib.viz.plotting import (
     method_color,
     segmentation_panels,
     use_book_style,
-)
-from scaledrop_lib.viz.tables import (
-    metrics_table,
-    paper_table_v_text,
 )
 from scaledrop_lib.viz.widgets import (
     FigureBuilder,
@@ -58,6 +57,7 @@ __all__ = [
     "LiveFigure",
     "PlotlyMimeRenderer",
     "book_template",
+    "chapter_setup",
     "figure_html",
     "figure_mimebundle",
     "image_grid",
@@ -65,8 +65,6 @@ __all__ = [
     "mapping_figure",
     "mc_samples_figure",
     "method_color",
-    "metrics_table",
-    "paper_table_v_text",
     "plotly_js_path",
     "reliability_diagram",
     "segmentation_panels",

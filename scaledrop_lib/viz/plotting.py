@@ -19,20 +19,22 @@ import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
+from scaledrop_lib.kinds import Method
 from scaledrop_lib.metrics.predictive import sample_mean_ci
 
 TEMPLATE_NAME = "scaledrop"
 
-#: One colour per method, the same in every chapter (colour-blind safe, Okabe-Ito palette).
-METHOD_COLORS: dict[str, str] = {
-    "deterministic": "#000000",
-    "MC-Scale-Dropout": "#D55E00",
-    "MC-Dropout": "#0072B2",
-    "ensemble": "#009E73",
-    "SpinDrop": "#CC79A7",
-    "Spatial-SpinDrop": "#E69F00",
-    "float": "#56B4E9",
-    "binary": "#F0E442",
+#: One colour per :class:`~scaledrop_lib.kinds.Method`, the same in every chapter (colour-blind
+#: safe, Okabe-Ito palette). Members equal their names, so ``METHOD_COLORS["MC-Dropout"]`` works.
+METHOD_COLORS: dict[Method, str] = {
+    Method.DETERMINISTIC: "#000000",
+    Method.MC_SCALE_DROPOUT: "#D55E00",
+    Method.MC_DROPOUT: "#0072B2",
+    Method.ENSEMBLE: "#009E73",
+    Method.SPINDROP: "#CC79A7",
+    Method.SPATIAL_SPINDROP: "#E69F00",
+    Method.FLOAT: "#56B4E9",
+    Method.BINARY: "#F0E442",
 }
 
 #: Colours for anything that is not a named method, in order.
@@ -76,7 +78,7 @@ def use_book_style() -> None:
     pio.renderers.default = "plotly_mimetype"
 
 
-def method_color(method: str) -> str:
+def method_color(method: Method | str) -> str:
     """Colour of a named method (see :data:`METHOD_COLORS`); raises ``KeyError`` naming it."""
     try:
         return METHOD_COLORS[method]
