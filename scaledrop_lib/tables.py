@@ -36,11 +36,11 @@ class Table:
     ----------
     columns : sequence of str
         Column names, unique.
-    rows : sequence of sequences
+    rows : sequence of sequence
         One value per column in each row. ``None`` shows as ``-``, NaN as ``n/a``.
-    formats : mapping of str to format, optional
-        Per column: a format spec applied with :func:`format` (e.g. ``".4f"``, ``".1%"``), or a
-        function returning the cell's text. Other cells show with :class:`str`.
+    formats : mapping of str to str or callable, optional
+        Per column: a format spec applied with ``format(value, spec)`` (e.g. ``".4f"``,
+        ``".1%"``), or a function returning the cell's text. Other cells show with ``str``.
     title : str, optional
         Shown above the table (an HTML caption).
     note : str, optional

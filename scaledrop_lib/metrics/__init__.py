@@ -8,8 +8,8 @@ classification Scores of one prediction per input (N, C) against labels: accurac
 calibration    Calibration: reliability-diagram bins and the expected calibration error (ECE)
 ood            Out-of-distribution detection: AUROC, AUPR, FPR at a TPR, and the paper's rule (Eq.
                24)
-segmentation   Segmentation metrics (Table IV), per-pixel MC uncertainty maps (Fig. 8), and the
-               numbers
+segmentation   Segmentation metrics (Table IV), per-pixel MC uncertainty maps (Fig. 8), and Fig. 8's
+               tests
 statistics     Statistics over repeated runs: the Student-t interval of a mean, and where a curve
                settles
 """

@@ -1,5 +1,6 @@
-"""Segmentation metrics (Table IV), per-pixel MC uncertainty maps (Fig. 8), and the numbers
-that test Fig. 8's claims: does uncertainty mark wrong pixels and lesion borders?
+"""Segmentation metrics (Table IV), per-pixel MC uncertainty maps (Fig. 8), and Fig. 8's tests.
+
+The tests ask what Fig. 8 claims: does uncertainty mark wrong pixels and lesion borders?
 
 Conventions (stated once, used everywhere in this module):
 

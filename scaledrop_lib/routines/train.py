@@ -246,7 +246,7 @@ def fit(
     ----------
     model : nn.Module
         Returns logits: (N, C) for classification, (N, 1, H, W) for segmentation.
-    train_loader, val_loader : DataLoader
+    train_loader, val_loader : torch.utils.data.DataLoader
         Batches of (inputs, targets); shuffling is the train loader's (seed its generator).
     task : Task or {"classification", "segmentation"}
         What is predicted (see :data:`CLASSIFICATION`, :data:`SEGMENTATION`).

@@ -89,22 +89,39 @@ class PlotlyMimeRenderer:
         return [nodes.raw(text=html, format="html", classes=["output", "text_html"])]
 
 
-def _add_plotly_js(app: Any) -> None:
+#: Style of :class:`scaledrop_lib.tables.Table` in the book: spaced cells, a ruled header, and a
+#: scroll bar instead of a clipped column when a table is wider than the page.
+TABLE_CSS_FILE = "scaledrop-tables.css"
+TABLE_CSS = """\
+table.scaledrop-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 0.9em; }
+table.scaledrop-table caption { caption-side: top; text-align: left; font-weight: 600;
+  padding-bottom: 0.3em; }
+table.scaledrop-table th, table.scaledrop-table td { padding: 0.2em 0.75em; white-space: nowrap;
+  border-bottom: 1px solid #dddddd; }
+table.scaledrop-table thead th { border-bottom: 2px solid #888888; }
+p.scaledrop-table-note { font-size: 0.85em; color: #555555; margin-top: 0; }
+div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }
+"""
+
+
+def _add_static_files(app: Any) -> None:
     if app.builder.format == "html":
         # priority 1: load before anything else (e.g. require.js, which would otherwise make
         # plotly.js register as an AMD module instead of setting window.Plotly).
         app.add_js_file(PLOTLY_JS, priority=1)
+        app.add_css_file(TABLE_CSS_FILE)
 
 
-def _copy_plotly_js(app: Any, exception: Exception | None) -> None:
+def _copy_static_files(app: Any, exception: Exception | None) -> None:
     if exception is None and app.builder.format == "html":
         static = Path(app.outdir) / "_static"
         static.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
+        (static / TABLE_CSS_FILE).write_text(TABLE_CSS)
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension entry point: ship plotly.min.js with the HTML book."""
-    app.connect("builder-inited", _add_plotly_js)
-    app.connect("build-finished", _copy_plotly_js)
+    """Sphinx extension entry point: ship plotly.min.js and the tables' CSS with the book."""
+    app.connect("builder-inited", _add_static_files)
+    app.connect("build-finished", _copy_static_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
