@@ -9,6 +9,7 @@ from myst_nb.core.render import MimeData, get_mime_priority, load_mime_renders
 from scaledrop_lib.viz.book import (
     PLOTLY_JS,
     PLOTLY_MIME,
+    TABLE_CSS_FILE,
     PlotlyMimeRenderer,
     figure_html,
     plotly_js_path,
@@ -65,13 +66,14 @@ def test_figure_html_accepts_json_string_content_via_plugin():
     assert 'id="given"' in figure_html(FIGURE, div_id="given")
 
 
-def test_sphinx_extension_ships_plotly_js(tmp_path):
+def test_sphinx_extension_ships_plotly_js_and_the_table_css(tmp_path):
     calls = {}
-    js_files = []
+    js_files, css_files = [], []
 
     app = SimpleNamespace(
         connect=lambda event, fn: calls.setdefault(event, fn),
         add_js_file=lambda name, **kw: js_files.append((name, kw)),
+        add_css_file=lambda name, **kw: css_files.append(name),
         builder=SimpleNamespace(format="html"),
         outdir=str(tmp_path),
     )
@@ -79,7 +81,10 @@ def test_sphinx_extension_ships_plotly_js(tmp_path):
     assert meta["parallel_read_safe"]
     calls["builder-inited"](app)
     assert js_files == [(PLOTLY_JS, {"priority": 1})]
+    assert css_files == [TABLE_CSS_FILE]
     calls["build-finished"](app, None)
     shipped = tmp_path / "_static" / PLOTLY_JS
     assert shipped.read_bytes() == plotly_js_path().read_bytes()
     assert shipped.stat().st_size > 1_000_000  # the real plotly.js, not a stub
+    css = (tmp_path / "_static" / TABLE_CSS_FILE).read_text()
+    assert "table.scaledrop-table" in css  # the class tables.Table writes
