@@ -5,6 +5,8 @@ Modules
 mc             Monte-Carlo inference: T stochastic passes, one deterministic pass, an ensemble's
                passes
 prefix         Exact Monte-Carlo Scale-Dropout with shared prefixes (a prefix tree of masks)
+exact          The exact predictive distribution of layer-wise Scale-Dropout: a mixture of 2^L
+               networks
 cost           The analytic cost of prefix-shared Monte-Carlo inference
                (:mod:`scaledrop_lib.inference.prefix`)
 segment        Segmentation inference: deterministic and Monte-Carlo foreground probabilities
@@ -17,6 +19,12 @@ from scaledrop_lib.inference.cost import (
     expected_runs,
     realized_cost_ratio,
     stage_costs,
+)
+from scaledrop_lib.inference.exact import (
+    MAX_EXACT_LAYERS,
+    MaskMixture,
+    exact_predictive,
+    pattern_weights,
 )
 from scaledrop_lib.inference.mc import (
     deterministic_predict,
@@ -36,18 +44,22 @@ from scaledrop_lib.inference.segment import (
 )
 
 __all__ = [
+    "MAX_EXACT_LAYERS",
+    "MaskMixture",
     "PrefixStats",
     "PrefixTree",
     "StageCost",
     "deterministic_predict",
     "deterministic_segment",
     "ensemble_predict",
+    "exact_predictive",
     "expected_cost_ratio",
     "expected_distinct_prefixes",
     "expected_runs",
     "mask_prefix_tree",
     "mc_predict",
     "mc_segment",
+    "pattern_weights",
     "prefix_shared_predict",
     "realized_cost_ratio",
     "stage_costs",

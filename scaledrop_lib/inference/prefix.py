@@ -31,8 +31,7 @@ import torch
 from torch import nn
 
 from scaledrop_lib._checks import check_positive_int
-from scaledrop_lib.models.stages import prefix_support
-from scaledrop_lib.models.units import ScaledBinaryUnit
+from scaledrop_lib.models.stages import output_from_binary, prefix_support
 
 
 @dataclass
@@ -56,13 +55,6 @@ class PrefixStats:
     def prefix_counts(self) -> list[int]:
         """Distinct prefixes of length 0 .. L (L stochastic layers): the tree's width by depth."""
         return [*self.distinct_prefixes, self.leaves]
-
-
-def _post(module: nn.Module, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-
-    if isinstance(module, ScaledBinaryUnit):
-        return module.from_binary_output(z, alpha)
-    return module.apply_scale(z, alpha)
 
 
 def prefix_shared_predict(
@@ -108,7 +100,7 @@ def prefix_shared_predict(
         for t in passes:
             groups.setdefault(keys[t][layer_index], []).append(t)
         for members in groups.values():
-            out = _post(stage.module, z, alphas[members[0]][layer_index])
+            out = output_from_binary(stage.module, z, alphas[members[0]][layer_index])
             walk(stage_index + 1, layer_index + 1, out, members)
 
     walk(0, 0, inputs, list(range(T)))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+import torch
 from torch import nn
 
 from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear, SignActivation, TanhActivation
@@ -62,6 +63,15 @@ def binary_layer_of(module: nn.Module) -> BinaryConv2d | BinaryLinear | None:
     if isinstance(module, (BinaryConv2d, BinaryLinear)):
         return module
     return None
+
+
+def output_from_binary(module: nn.Module, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """What ``module`` (a binary layer or a :class:`ScaledBinaryUnit`) outputs when its binary
+    layer produced ``z`` and its scale is ``alpha``: the scale (and, for a unit, BatchNorm and
+    shift) applied. Lets the MC engines compute ``z`` once for many scales."""
+    if isinstance(module, ScaledBinaryUnit):
+        return module.from_binary_output(z, alpha)
+    return module.apply_scale(z, alpha)
 
 
 @dataclass(frozen=True)
