@@ -96,3 +96,30 @@ def test_chapter_setup_seeds_styles_and_sets_threads():
             chapter_setup(0, threads=0)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_fit_to_column_removes_wide_fixed_widths_and_keeps_the_aspect():
+    import plotly.graph_objects as go
+
+    from scaledrop_lib.viz.plotting import COLUMN_WIDTH_PX, fit_to_column, image_grid
+
+    wide = fit_to_column(go.Figure(layout={"width": 2 * COLUMN_WIDTH_PX, "height": 500}))
+    assert wide.layout.width is None and wide.layout.height == 250
+    narrow = fit_to_column(go.Figure(layout={"width": 400, "height": 300}))
+    assert (narrow.layout.width, narrow.layout.height) == (400, 300)
+    grid = image_grid([np.zeros((8, 8))] * 10, [str(i) for i in range(10)], columns=10)
+    assert grid.layout.width is None or grid.layout.width <= COLUMN_WIDTH_PX
+
+
+def test_static_slider_keeps_room_below_the_axis_titles():
+    import plotly.graph_objects as go
+
+    from scaledrop_lib.viz.widgets import SLIDER_BAND_PX, static_slider_figure
+
+    def make(a):
+        return go.Figure(go.Scatter(x=[0, 1], y=[a, a]), layout={"height": 300, "title": f"a={a}"})
+
+    fig = static_slider_figure(make, "a", [1, 2])
+    assert fig.layout.height == 300 + SLIDER_BAND_PX
+    assert fig.layout.margin.b >= SLIDER_BAND_PX
+    assert fig.layout.sliders[0].pad.t >= 60

@@ -24,6 +24,11 @@ from scaledrop_lib.metrics.predictive import sample_mean_ci
 
 TEMPLATE_NAME = "scaledrop"
 
+#: Width of the book's text column in pixels: no figure is wider (see :func:`fit_to_column`).
+COLUMN_WIDTH_PX = 680
+#: Height of the band at the top of a figure where plotly shows its toolbar on hover.
+TOOLBAR_BAND_PX = 30
+
 #: One colour per :class:`~scaledrop_lib.kinds.Method`, the same in every chapter (colour-blind
 #: safe, Okabe-Ito palette). Members equal their names, so ``METHOD_COLORS["MC-Dropout"]`` works.
 METHOD_COLORS: dict[Method, str] = {
@@ -61,10 +66,34 @@ def book_template() -> go.layout.Template:
             "paper_bgcolor": "white",
             "xaxis": axis,
             "yaxis": axis,
-            "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+            # the title sits in its own band, below the band where plotly's toolbar appears
+            "title": {
+                "x": 0,
+                "xanchor": "left",
+                "yref": "container",
+                "y": 1,
+                "yanchor": "top",
+                "pad": {"t": TOOLBAR_BAND_PX, "l": 10},
+            },
+            "margin": {"l": 60, "r": 20, "t": TOOLBAR_BAND_PX + 50, "b": 50},
             "hovermode": "closest",
         }
     )
+
+
+def fit_to_column(fig: go.Figure, max_width: int = COLUMN_WIDTH_PX) -> go.Figure:
+    """The book's size rule: no figure is wider than the text column.
+
+    A figure with a fixed width above ``max_width`` loses the fixed width (it fills its cell or
+    the column) and its height shrinks by the same factor, so square image panels stay square
+    at the column's width instead of being cut off at the right. Returns ``fig`` (changed in
+    place).
+    """
+    width = fig.layout.width
+    if width is not None and width > max_width:
+        height = fig.layout.height if fig.layout.height is not None else 450
+        fig.update_layout(width=None, height=round(height * max_width / width))
+    return fig
 
 
 def use_book_style() -> None:
@@ -164,8 +193,8 @@ def image_grid(
         )
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
-    fig.update_layout(title=title, height=panel_size * rows + 90, width=panel_size * columns + 80)
-    return fig
+    fig.update_layout(title=title, height=panel_size * rows + 120, width=panel_size * columns + 80)
+    return fit_to_column(fig)
 
 
 def mc_samples_figure(
@@ -302,6 +331,6 @@ def segmentation_panels(
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain", autorange="reversed")
     fig.update_layout(
-        title=title, height=panel_size + 90, width=panel_size * (1 + len(panels)) + 60
+        title=title, height=panel_size + 120, width=panel_size * (1 + len(panels)) + 60
     )
-    return fig
+    return fit_to_column(fig)

@@ -23,6 +23,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from scaledrop_lib.viz.book import PLOTLY_MIME
+from scaledrop_lib.viz.plotting import fit_to_column
+
+#: Extra height below a figure for a slider and its value label.
+SLIDER_BAND_PX = 70
 
 FigureBuilder = Callable[..., go.Figure]
 
@@ -88,17 +92,22 @@ def static_slider_figure(
                 "args": [{"visible": visible}, {"title.text": title}],
             }
         )
+    # the slider and its value label go below the x-axis titles, with room kept for them
+    bottom = combined.layout.margin.b if combined.layout.margin.b is not None else 50
     combined.update_layout(
+        margin={"b": bottom + SLIDER_BAND_PX},
         sliders=[
             {
                 "active": active_index,
-                "currentvalue": {"prefix": f"{slider_name} = "},
-                "pad": {"t": 40},
+                "currentvalue": {"prefix": f"{slider_name} = ", "xanchor": "right"},
+                "pad": {"t": 60},
                 "steps": steps,
             }
-        ]
+        ],
     )
-    return combined
+    if combined.layout.height is not None:
+        combined.update_layout(height=combined.layout.height + SLIDER_BAND_PX)
+    return fit_to_column(combined)
 
 
 class LiveFigure:
