@@ -201,3 +201,12 @@ def test_auto_warns_only_for_unknown_modules():
     unknown = nn.Sequential(*digits_cnn(), nn.GELU())
     with pytest.warns(UserWarning, match=r"module 11 \(GELU\): cannot prove"):
         mc_predict(unknown, torch.randn(2, 1, 8, 8), 2)
+
+
+def test_bad_probabilities_and_impossible_T_are_refused():
+    with pytest.raises(ValueError, match=r"p_values\[0\] must lie in"):
+        expected_distinct_prefixes([1.5, 0.2], 20)  # used to return -3323
+    model = digits_cnn(NetConfig(p=0.2)).eval()
+    with pytest.raises(ValueError, match=r"the scales of T = 1,000,000,000 passes need"):
+        with sampling(model):
+            prefix_shared_predict(model, torch.rand(2, 1, 8, 8), 10**9)

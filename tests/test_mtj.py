@@ -150,3 +150,14 @@ def test_accuracy_under_variation_restores_the_mask_sources():
     assert len(accs) == 2 and all(0.5 < a <= 1.0 for a in accs)
     after = [m.mask_source for m in model.modules() if isinstance(m, ScaleDropout)]
     assert after == before
+
+
+def test_bit_source_refuses_nan_sigmas_and_bad_probabilities():
+    from scaledrop_lib.hardware.mtj import MTJBitSource
+
+    with pytest.raises(ValueError, match="device_sigma must be finite and >= 0"):
+        MTJBitSource(0.5, device_sigma=float("nan"))  # used to never drop
+    with pytest.raises(ValueError, match="mu must be finite"):
+        MTJBitSource(0.5, mu=float("inf"))
+    with pytest.raises(ValueError, match="p must lie in"):
+        MTJBitSource(0.5).bits(1000, p=1.7)  # used to be clipped silently

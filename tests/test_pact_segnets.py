@@ -68,3 +68,11 @@ def test_float_mc_dropout_baseline_and_unsupported_options():
         unet(NetConfig(dropout="spin"))
     with pytest.raises(ValueError, match="multiples of 8"):
         unet()(torch.rand(1, 3, 30, 30))
+
+
+def test_pact_refuses_a_clipping_level_that_is_not_positive():
+    from scaledrop_lib.layers.quantizers import pact_quantize
+
+    for alpha in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="alpha must be a finite clipping level > 0"):
+            pact_quantize(torch.rand(4), torch.tensor(alpha), 4)

@@ -71,7 +71,7 @@ def test_fit_rejects_bad_arguments():
     train, val = toy_loaders()
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         fit(nn.Linear(2, 2), train, val, epochs=0)
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         fit(nn.Linear(2, 2), train, val, lr=0)
 
 
@@ -160,3 +160,18 @@ def test_trainer_rejects_unknown_tasks_and_bad_patience():
         fit(Scaled(), loader, loader, task="regression", progress=False)
     with pytest.raises(ValueError, match="patience"):
         fit(Scaled(), loader, loader, task="segmentation", patience=0, progress=False)
+
+
+def test_a_non_finite_loss_stops_training_with_the_batch_named():
+    x = torch.randn(8, 3)
+    x[5, 0] = float("nan")  # one bad input in the second batch of 4
+    loader = DataLoader(TensorDataset(x, torch.tensor([0, 1] * 4)), batch_size=4)
+    model = Scaled()
+    with pytest.raises(FloatingPointError, match="at epoch 0, batch 1"):
+        fit(model, loader, loader, epochs=2, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())  # no NaN weights
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lr must be a finite number"):
+            fit(Scaled(), loader, loader, lr=bad, progress=False)
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+        fit(Scaled(), loader, loader, lam=float("nan"), progress=False)

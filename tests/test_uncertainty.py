@@ -34,6 +34,11 @@ from scaledrop_lib.viz.plotting import METHOD_COLORS
 Z975 = 1.959963984540054  # standard-normal 97.5 % quantile
 
 
+def rows(n, C=2, seed=0):
+    """n probability rows over C classes (each sums to 1)."""
+    return random_probs(T=1, N=n, C=C, seed=seed)[0]
+
+
 def random_probs(T=20, N=30, C=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.softmax(torch.randn(T, N, C, generator=g, dtype=torch.float64) * 2, dim=-1)
@@ -194,12 +199,12 @@ def test_bin_edges_are_exactly_i_over_n():
     # conf 0.3 is the top of bin (0.2, 0.3]; 0.1 + 0.2 = 0.30000000000000004 is above it.
     # np.linspace(0, 1, 11)[3] is 0.30000000000000004 and would put both in the same bin.
     probs = torch.tensor(
-        [[0.3, 0.25, 0.25, 0.2], [0.1 + 0.2, 0.25, 0.25, 0.2], [0.0, 0.0, 0.0, 0.0]],
+        [[0.3, 0.25, 0.25, 0.2], [0.1 + 0.2, 0.25, 0.25, 0.2], [0.25, 0.25, 0.25, 0.25]],
         dtype=torch.float64,
     )
     labels = torch.tensor([0, 1, 0])
     bins = reliability_diagram_data(probs, labels, 10)
-    assert bins.counts.tolist() == [1, 0, 1, 1, 0, 0, 0, 0, 0, 0]  # confidence 0: first bin
+    assert bins.counts.tolist() == [0, 0, 2, 1, 0, 0, 0, 0, 0, 0]  # 0.25 and 0.3 share (0.2, 0.3]
     assert np.isnan(bins.accuracy[1]) and np.isnan(bins.confidence[1])
     assert bins.edges[3] == 0.3
     assert expected_calibration_error(probs, labels, 10) == pytest.approx(
@@ -515,10 +520,10 @@ def test_deterministic_predict_is_repeatable_and_switches_sampling_off():
         (lambda: normal_ci(random_probs(), level=0.0), "level must lie"),
         (lambda: percentile_ci(random_probs(), level=1.0), "level must lie"),
         (lambda: percentile_ci(random_probs(), level="95%"), "level must be a real"),
-        (lambda: accuracy(torch.rand(3, 2), torch.tensor([0, 1])), "labels must have 3 entries"),
-        (lambda: accuracy(torch.rand(2, 2), torch.tensor([0.0, 1.0])), "labels must be integer"),
-        (lambda: accuracy(torch.rand(2, 2), torch.tensor([0, 2])), r"labels must lie in \[0, 1\]"),
-        (lambda: accuracy(torch.rand(2, 2), torch.tensor([[0, 1]])), "labels must have 1 dim"),
+        (lambda: accuracy(rows(3), torch.tensor([0, 1])), "labels must have 3 entries"),
+        (lambda: accuracy(rows(2), torch.tensor([0.0, 1.0])), "labels must be integer"),
+        (lambda: accuracy(rows(2), torch.tensor([0, 2])), r"labels must lie in \[0, 1\]"),
+        (lambda: accuracy(rows(2), torch.tensor([[0, 1]])), "labels must have 1 dim"),
         (
             lambda: expected_calibration_error(torch.rand(2, 2), torch.tensor([0, 1]), n_bins=0),
             "n_bins must be >= 1",
@@ -541,8 +546,33 @@ def test_bad_input_errors_name_the_argument(call, match):
 
 def test_probabilities_within_tolerance_are_accepted():
     probs = random_probs(T=3, N=2, C=2)
-    probs[0, 0, 0] = 1 + 5e-7  # float rounding of a softmax, within 1e-6
+    probs[0, 0] = torch.tensor([1 + 5e-7, 0.0])  # float rounding of a softmax, within 1e-6
     assert predictive_mean(probs).shape == (2, 2)
+
+
+def test_rows_that_are_not_distributions_are_refused():
+    # the issue's example: entropy 3.47 > log 10 from rows that do not sum to 1
+    unnormalised = torch.rand(5, 4, 10, generator=torch.Generator().manual_seed(0))
+    for metric in (predictive_entropy, mutual_information, predictive_mean):
+        with pytest.raises(ValueError, match="distribution over the classes"):
+            metric(unnormalised)
+    with pytest.raises(ValueError, match="distribution over the classes"):
+        brier_score(unnormalised[0], torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="distribution over the classes"):
+        expected_calibration_error(unnormalised[0], torch.zeros(4, dtype=torch.long))
+
+
+def test_non_finite_inputs_and_impossible_T_are_refused_before_running():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    x = torch.rand(3, 1, 2, 2)
+    x[1, 0, 0, 0] = float("nan")
+    for predict in (lambda: mc_predict(model, x, 2), lambda: deterministic_predict(model, x)):
+        with pytest.raises(ValueError, match=r"inputs must be finite; inputs \[1\] hold NaN"):
+            predict()
+    with pytest.raises(TypeError, match="floating-point"):
+        mc_predict(model, torch.ones(2, 1, 2, 2, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match=r"T = 1,000,000,000 passes of shape \(3, 3\) need"):
+        mc_predict(model, torch.rand(3, 1, 2, 2), 10**9)  # fails after one pass, not after 1e9
 
 
 # ------------------------------------------------------------------ summaries
@@ -614,3 +644,9 @@ def test_mean_confidence_interval_matches_scipy():
     assert (lo, hi) == pytest.approx(ref)
     with pytest.raises(ValueError, match="at least 2"):
         mean_confidence_interval([1.0])
+
+
+def test_fpr_at_a_tiny_tpr_still_catches_one_ood_input():
+    s_in, s_out = [0.1, 0.2, 0.9], [0.5, 0.8]
+    # the threshold is the highest OOD score: only in-distribution scores >= 0.8 are flagged
+    assert fpr_at_tpr(s_in, s_out, 1e-12) == pytest.approx(1 / 3)

@@ -174,16 +174,21 @@ class MTJBitSource:
         seed: int = 0,
     ) -> None:
         self.p = check_probability("p", p)
-        for name, value in (("device_sigma", device_sigma), ("cycle_sigma", cycle_sigma)):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, value in (
+            ("device_sigma", device_sigma),
+            ("cycle_sigma", cycle_sigma),
+            ("mu", mu),
+        ):
+            if not math.isfinite(value) or (name != "mu" and value < 0):
+                wanted = "finite" if name == "mu" else "finite and >= 0"
+                raise ValueError(f"{name} must be {wanted}, got {value}")
         self.cycle_sigma = cycle_sigma
         self.rng = np.random.default_rng(seed)
         self.device_offset = mu + device_sigma * float(self.rng.standard_normal())
 
     def probabilities(self, n: int, p: float | None = None) -> np.ndarray:
         """The n per-cycle switching probabilities p_hat (after clipping)."""
-        base = self.p if p is None else p
+        base = self.p if p is None else check_probability("p", p)
         noise = self.cycle_sigma * self.rng.standard_normal(n) if self.cycle_sigma else 0.0
         return np.clip(base + self.device_offset + noise, 0.0, 1.0)
 

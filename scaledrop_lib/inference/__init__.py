@@ -11,8 +11,14 @@ cost           The analytic cost of prefix-shared Monte-Carlo inference
                (:mod:`scaledrop_lib.inference.prefix`)
 segment        Segmentation inference: deterministic and Monte-Carlo foreground probabilities
                (chapter 5)
+budget         Memory budget of Monte-Carlo inference: refuse a request before it exhausts memory
 """
 
+from scaledrop_lib.inference.budget import (
+    MAX_SAMPLE_BYTES,
+    check_budget,
+    check_sample_memory,
+)
 from scaledrop_lib.inference.cost import (
     StageCost,
     expected_cost_ratio,
@@ -45,10 +51,13 @@ from scaledrop_lib.inference.segment import (
 
 __all__ = [
     "MAX_EXACT_LAYERS",
+    "MAX_SAMPLE_BYTES",
     "MaskMixture",
     "PrefixStats",
     "PrefixTree",
     "StageCost",
+    "check_budget",
+    "check_sample_memory",
     "deterministic_predict",
     "deterministic_segment",
     "ensemble_predict",

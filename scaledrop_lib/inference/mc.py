@@ -17,6 +17,7 @@ from scaledrop_lib._checks import (
     check_choice,
     check_positive_int,
 )
+from scaledrop_lib.inference.budget import check_sample_memory
 from scaledrop_lib.inference.prefix import prefix_shared_predict
 from scaledrop_lib.layers.sampling import sampling
 from scaledrop_lib.models.stages import prefix_support
@@ -43,6 +44,13 @@ def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     if inputs.dim() == 0 or inputs.shape[0] == 0:
         raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
+    if not torch.is_floating_point(inputs):
+        raise TypeError(f"inputs must be a floating-point tensor, got {inputs.dtype}")
+    bad = ~torch.isfinite(inputs).flatten(1).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten()[:5].tolist()
+        # a NaN image would otherwise pass through sign() as -1 and come out confident
+        raise ValueError(f"inputs must be finite; inputs {rows} hold NaN or inf")
     return inputs
 
 
@@ -138,10 +146,11 @@ def mc_predict(
     with _inference(model, mc=True, device=device, batch_size=batch_size) as device:
         if use_prefix:
             return prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0].cpu()
-        samples = [
-            _batched_outputs(model, inputs, batch_size, device, logits=logits)
-            for _ in progress_bar(range(T), desc="MC passes", enabled=progress)
-        ]
+        samples = []
+        for _ in progress_bar(range(T), desc="MC passes", enabled=progress):
+            samples.append(_batched_outputs(model, inputs, batch_size, device, logits=logits))
+            if len(samples) == 1:
+                check_sample_memory(T, samples[0])
     return torch.stack(samples)
 
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_positive_int
+from scaledrop_lib._checks import check_positive_int, check_probability
+from scaledrop_lib.inference.budget import check_budget, check_sample_memory
 from scaledrop_lib.models.stages import output_from_binary, prefix_support
 
 
@@ -75,6 +76,9 @@ def prefix_shared_predict(
         raise ValueError(f"prefix-shared MC cannot run this model exactly: {support}")
     stages = support.stages
     stochastic = [s for s in stages if s.stochastic]
+    # the T drawn scale vectors (plus Python's per-tensor overhead) come first: bound them too
+    per_pass = sum(4 * s.binary_layer.alpha.numel() + 128 for s in stochastic)
+    check_budget(T * per_pass, f"the scales of T = {T:,} passes")
     # 1. every pass's scales, drawn in the naive order (pass by pass, layer by layer)
     alphas = [[s.dropout(s.binary_layer.alpha) for s in stochastic] for _ in range(T)]
     keys = [[a.detach().cpu().numpy().tobytes() for a in row] for row in alphas]
@@ -104,6 +108,8 @@ def prefix_shared_predict(
             walk(stage_index + 1, layer_index + 1, out, members)
 
     walk(0, 0, inputs, list(range(T)))
+    # the leaves are shared; stacking makes T copies: fail before, not during, that allocation
+    check_sample_memory(T, results[0])
     return torch.stack(results), PrefixStats(T, calls, leaves[0])
 
 
@@ -119,6 +125,7 @@ def expected_distinct_prefixes(p_values: Sequence[float], T: int) -> list[float]
     1 - (1 - P(pattern))^T. Exact enumeration up to 20 layers.
     """
     T = check_positive_int("T", T)
+    p_values = [check_probability(f"p_values[{i}]", p) for i, p in enumerate(p_values)]
     if len(p_values) > 20:
         raise ValueError("exact enumeration supports up to 20 stochastic layers")
     expected = []

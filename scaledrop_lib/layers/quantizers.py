@@ -18,6 +18,8 @@ from scaledrop_lib._checks import check_positive_int
 def pact_quantize(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:
     """``clip(x, 0, alpha)`` quantised to ``2^bits`` levels, with PACT's gradients (see module)."""
     bits = check_positive_int("bits", bits)
+    if not bool(torch.isfinite(alpha).all()) or bool((alpha <= 0).any()):
+        raise ValueError(f"alpha must be a finite clipping level > 0, got {alpha.tolist()}")
     # torch.minimum gives d/dx = 1 below alpha and d/dalpha = 1 above it: PACT's gradients
     clipped = torch.minimum(torch.relu(x), alpha)
     steps = (2**bits - 1) / alpha

@@ -15,6 +15,9 @@ INTERPOLATIONS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
 _PROB_TOL = 1e-6
+#: How far a row of probabilities may sum from 1 (float32 softmax and means of many passes stay
+#: within about 1e-6; a larger gap means the input is not a distribution over classes).
+SIMPLEX_TOL = 1e-3
 
 
 # torch.quantile refuses inputs above 2**24 elements in the torch versions pyproject allows
@@ -23,7 +26,8 @@ _QUANTILE_MAX_ELEMENTS = 2**24
 
 
 def _check_probs(name: str, probs: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Raise unless ``probs`` is a non-empty float tensor of ``ndim`` dims with values in [0, 1]."""
+    """Raise unless ``probs`` is a non-empty float tensor of ``ndim`` dims whose last dimension
+    holds probability distributions (values in [0, 1], rows summing to 1 within SIMPLEX_TOL)."""
     check_tensor_dims(name, probs, ndim)
     if not torch.is_floating_point(probs):
         raise TypeError(f"{name} must be a floating-point tensor, got {probs.dtype}")
@@ -34,6 +38,13 @@ def _check_probs(name: str, probs: torch.Tensor, ndim: int) -> torch.Tensor:
     low, high = float(probs.min()), float(probs.max())
     if low < -_PROB_TOL or high > 1 + _PROB_TOL:
         raise ValueError(f"{name} must hold probabilities in [0, 1], got values in [{low}, {high}]")
+    gap = float((probs.double().sum(dim=-1) - 1.0).abs().max())
+    if gap > SIMPLEX_TOL:
+        raise ValueError(
+            f"{name} must hold a distribution over the classes in its last dimension (rows "
+            f"summing to 1 within {SIMPLEX_TOL}); a row is {gap:.3g} off (logits? an unnormalised "
+            "score?)"
+        )
     return probs
 
 

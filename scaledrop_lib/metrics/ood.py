@@ -113,7 +113,7 @@ def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
     ordered = np.sort(s_out)[::-1]
     # number of OOD scores that must be >= t; the 1e-9 keeps float products such as
     # 0.07 * 100 = 7.000000000000001 from asking for 8 (7 / 100 >= 0.07 already holds)
-    needed = math.ceil(tpr * len(ordered) - 1e-9)
+    needed = max(1, math.ceil(tpr * len(ordered) - 1e-9))  # a TPR above 0 catches >= 1 input
     threshold = ordered[needed - 1]
     return float((s_in >= threshold).mean())
 

@@ -276,8 +276,11 @@ def fit(
     check_positive_int("epochs", epochs)
     if patience is not None:
         check_positive_int("patience", patience)
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    for name, value in (("lam", lam), ("phi", phi)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     seed_everything(seed)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -288,10 +291,17 @@ def fit(
     for epoch in bar:
         model.train()
         loss_sum, counts, count = 0.0, None, 0
-        for x, y in train_loader:
+        for batch, (x, y) in enumerate(train_loader):
             x, y = x.to(device), y.to(device)
             outputs = model(x)
             loss = _regularised(task.data_loss(outputs, y), model, lam, phi)[0]
+            if not bool(torch.isfinite(loss)):
+                # stop before the step: the weights stay those of the last good batch
+                model.eval()
+                raise FloatingPointError(
+                    f"training loss is {float(loss.detach())} at epoch {epoch}, batch {batch}: "
+                    "check the inputs for NaN/inf and lower lr"
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
