@@ -175,3 +175,35 @@ def test_a_non_finite_loss_stops_training_with_the_batch_named():
             fit(Scaled(), loader, loader, lr=bad, progress=False)
     with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
         fit(Scaled(), loader, loader, lam=float("nan"), progress=False)
+
+
+def test_a_mismatched_checkpoint_changes_no_weight(tmp_path):
+    # the first tensors fit, a later one does not: nothing may be copied before the refusal
+    source = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    save_checkpoint(source, tmp_path / "a.pt")
+    target = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(
+        ValueError, match=r"1.weight is \(2, 4\) in the file, \(5, 4\) in the model"
+    ):
+        load_checkpoint(target, tmp_path / "a.pt")
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_library_functions_leave_an_eval_mode_batchnorm_as_it_was():
+    from scaledrop_lib.hardware.cim import layer_shapes, map_model
+    from scaledrop_lib.inference.cost import stage_costs
+    from scaledrop_lib.models.config import NetConfig
+    from scaledrop_lib.models.digits import digits_cnn
+
+    model = digits_cnn(NetConfig(p=0.2)).train()
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    norms[0].eval()  # a frozen BatchNorm inside a training model
+    flags = [m.training for m in model.modules()]
+    x = torch.rand(4, 1, 8, 8)
+    layer_shapes(model, (1, 8, 8))
+    map_model(model, (1, 8, 8), float_layers="skip")
+    stage_costs(model, x)
+    loader = DataLoader(TensorDataset(x, torch.tensor([0, 1, 2, 3])), batch_size=2)
+    evaluate(model, loader)
+    assert [m.training for m in model.modules()] == flags

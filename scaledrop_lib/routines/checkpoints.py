@@ -68,8 +68,28 @@ def load_checkpoint(
         raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint: {error}") from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path} is not in scaledrop format {CHECKPOINT_FORMAT}")
-    try:
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as error:
-        raise ValueError(f"checkpoint {path} does not match the model: {error}") from error
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds no state dict")
+    _check_fits(model, state, path)  # all or nothing: torch would copy tensors until one fails
+    model.load_state_dict(state, strict=True)
     return payload["metadata"]
+
+
+def _check_fits(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Raise ValueError unless ``state`` has exactly ``model``'s keys, shapes and dtypes."""
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"checkpoint {path} does not match the model: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    for key, tensor in expected.items():
+        value = state[key]
+        if not isinstance(value, torch.Tensor) or value.shape != tensor.shape:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(
+                f"checkpoint {path} does not match the model: {key} is {shape} in the file, "
+                f"{tuple(tensor.shape)} in the model"
+            )
