@@ -88,3 +88,27 @@ def test_sphinx_extension_ships_plotly_js_and_the_table_css(tmp_path):
     assert shipped.stat().st_size > 1_000_000  # the real plotly.js, not a stub
     css = (tmp_path / "_static" / TABLE_CSS_FILE).read_text()
     assert "table.scaledrop-table" in css  # the class tables.Table writes
+
+
+def test_pages_load_no_thebe_scripts_from_unpkg():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from scaledrop_lib.viz.book import _drop_thebe_scripts
+
+    config = _JavaScript(None, body='const THEBE_JS_URL = "https://unpkg.com/thebe"')
+    keep = [_JavaScript("_static/plotly.min.js"), _JavaScript("_static/mathjax/tex-chtml.js")]
+    context = {"script_files": [keep[0], config, _JavaScript("_static/sphinx-thebe.js"), keep[1]]}
+    _drop_thebe_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] == keep
+
+
+def test_mathjax_ships_with_the_book():
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert "sphinx-mathjax-offline" in (root / "_config.yml").read_text()
+    extension = importlib.import_module("sphinx-mathjax-offline")  # how Sphinx loads it
+    static = Path(extension.__file__).parent / "static" / "mathjax"
+    assert (static / "tex-chtml.js").stat().st_size > 100_000  # the real MathJax, not a stub
+    assert any((static / "output" / "chtml" / "fonts").rglob("*.woff"))  # fonts offline too

@@ -120,8 +120,27 @@ def _copy_static_files(app: Any, exception: Exception | None) -> None:
         (static / TABLE_CSS_FILE).write_text(TABLE_CSS)
 
 
+def _is_thebe_script(script: Any) -> bool:
+    """sphinx-thebe's loader and its config (which names a URL on unpkg.com)."""
+    name = str(getattr(script, "filename", script) or "")
+    body = str(getattr(script, "attributes", {}).get("body", ""))
+    return name.endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body
+
+
+def _drop_thebe_scripts(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    # jupyter-book always loads sphinx-thebe; the book has no live kernel (launch_buttons.thebe
+    # is false), so its scripts only name an outside host and declare THEBE_JS_URL twice
+    scripts = context.get("script_files")
+    if scripts:
+        context["script_files"] = [s for s in scripts if not _is_thebe_script(s)]
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension entry point: ship plotly.min.js and the tables' CSS with the book."""
+    """Sphinx extension entry point: ship plotly.min.js and the tables' CSS with the book, and
+    leave sphinx-thebe's unused scripts out of its pages."""
     app.connect("builder-inited", _add_static_files)
     app.connect("build-finished", _copy_static_files)
+    app.connect("html-page-context", _drop_thebe_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
