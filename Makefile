@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaledrop-installed
 NBVAL_OPTS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval.cfg --nbval-cell-timeout 900
 
-.PHONY: help book test lint lab notebooks zoo lock clean
+.PHONY: help book test lint lab notebooks zoo zoo-mnist lock clean
 .DEFAULT_GOAL := help
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
 	@echo "make zoo        retrain the committed checkpoints (scaledrop_lib/checkpoints)"
+	@echo "make zoo-mnist  retrain only the 28x28 MNIST checkpoints (about 25 min on 2 cores)"
 	@echo "make lock       rewrite requirements-lock.txt from the current .venv"
 	@echo "make clean      remove .venv, _build and caches"
 
@@ -48,6 +49,9 @@ notebooks: $(STAMP)
 
 zoo: $(STAMP)
 	$(BIN)/python -m scaledrop_lib.routines.rebuild_zoo
+
+zoo-mnist: $(STAMP)
+	$(BIN)/python -m scaledrop_lib.routines.rebuild_zoo --task mnist
 
 lock: $(STAMP)
 	{ head -n 3 requirements-lock.txt; $(BIN)/python -m pip freeze --all --exclude pip | grep -v -e '^-e' -e scaledrop; } > requirements-lock.txt.tmp

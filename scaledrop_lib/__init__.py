@@ -8,19 +8,21 @@ imports plotly or ipywidgets, so the core installs and imports without them.
 Modules
 -------
 layers         sign, STE, IR-Net, XNOR-popcount; PACT; Scale-Dropout and the baselines; sampling
-models         digits MLP/CNN, VGG-small, ResNet-18/20, LeNet-5, segmentation U-Net / SegNet
+models         digits MLP/CNN, 28x28 MNIST CNN, VGG-small, ResNet-18/20, LeNet-5, U-Net / SegNet
 inference      Monte-Carlo prediction, the exact prefix-shared engine, its analytic cost
 metrics        predictive uncertainty, NLL / Brier, calibration, OOD detection, segmentation
-data           embedded digits, procedural lesions, shift and OOD sets, real-dataset loaders
+data           embedded 8x8 digits and 28x28 MNIST, lesions, shift and OOD sets, real loaders
 routines       the Eq. 17 trainer, the segmentation trainer, checkpoints, the pretrained zoo
-studies        the experiments behind the chapters (placement, T sweeps, shift, variation)
+studies        the experiments behind the chapters (placement, T sweeps, shift, variation,
+               the mechanism and its sensitivity sweep)
 hardware       the MTJ random bit source (Eq. 22-23) and the CIM cost model (Tables II, VII)
-paper          the paper's published numbers (Tables IV, V, VIII), in one place
+paper          the paper's published numbers (Tables IV, V, VI, VIII), in one place
 kinds          the two vocabularies: DropoutKind (what a net carries), Method (what a result is)
 progress       progress bars for training and inference
 tables         tables that show as HTML in notebooks and the book, as text in a terminal
 viz            plotly style, figures, tables, widgets, the book's myst-nb glue (needs [book])
 checkpoints    the small committed checkpoints the zoo loads, with a sha256 manifest
+results        committed result files of studies too slow to run live, with a sha256 manifest
 
 The names below are the most used ones; every subpackage exports its own public API.
 """

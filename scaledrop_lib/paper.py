@@ -95,3 +95,44 @@ TABLE_VIII: tuple[PublishedDesign, ...] = (
     PublishedDesign("K. Yang et al.", "[32]", "Domain wall-MTJ", "4-bit", 0.79),
     PublishedDesign("Proposed (Scale-Dropout)", "this paper", "SOT-MRAM", "1-bit", 0.18),
 )
+
+
+@dataclass(frozen=True)
+class PublishedAccuracy:
+    """One row of the paper's Table VI (CIFAR-10 accuracy in %, as printed)."""
+
+    topology: str
+    method: str
+    bits: str
+    bayesian: bool
+    accuracy: float
+
+
+#: The paper's Table VI (CIFAR-10; the paper's numbers, not ours). Its caption says
+#: "MC-SparialDropout"; the rows are the proposed MC-Scale-Dropout.
+PAPER_TABLE_VI: tuple[PublishedAccuracy, ...] = tuple(
+    PublishedAccuracy(t, m, b, y, a)
+    for t, m, b, y, a in (
+        ("ResNet-18", "FP", "32/32", False, 93.0),
+        ("ResNet-18", "RAD [52]", "1/1", False, 90.5),
+        ("ResNet-18", "IR-Net [22]", "1/1", False, 91.5),
+        ("ResNet-18", "SpinDrop [29]", "1/1", True, 90.48),
+        ("ResNet-18", "Spatial-SpinDrop [35]", "1/1", True, 91.34),
+        ("ResNet-18", "Proposed", "1/1", True, 91.52),
+        ("ResNet-20", "FP", "32/32", False, 91.7),
+        ("ResNet-20", "DoReFa [53]", "1/1", False, 79.3),
+        ("ResNet-20", "DSQ [54]", "1/1", False, 84.1),
+        ("ResNet-20", "IR-Net [22]", "1/1", False, 85.4),
+        ("ResNet-20", "Spatial-SpinDrop [35]", "1/1", False, 84.71),
+        ("ResNet-20", "Proposed", "1/1", True, 86.04),
+        ("VGG", "FP", "32/32", False, 91.7),
+        ("VGG", "LAB [55]", "1/1", False, 87.7),
+        ("VGG", "XNOR [20]", "1/1", False, 89.8),
+        ("VGG", "BNN [7]", "1/1", False, 89.9),
+        ("VGG", "RAD [52]", "1/1", False, 90.0),
+        ("VGG", "IR-Net [22]", "1/1", False, 90.4),
+        ("VGG", "SpinDrop [29]", "1/1", True, 91.95),
+        ("VGG", "Spatial-SpinDrop [35]", "1/1", True, 90.34),
+        ("VGG", "Proposed", "1/1", True, 90.45),
+    )
+)

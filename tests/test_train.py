@@ -207,3 +207,25 @@ def test_library_functions_leave_an_eval_mode_batchnorm_as_it_was():
     loader = DataLoader(TensorDataset(x, torch.tensor([0, 1, 2, 3])), batch_size=2)
     evaluate(model, loader)
     assert [m.training for m in model.modules()] == flags
+
+
+def test_scale_lr_factor_moves_alpha_that_much_faster():
+    from scaledrop_lib.models.config import NetConfig
+    from scaledrop_lib.models.digits import digits_cnn
+    from scaledrop_lib.routines.train import scale_vectors
+
+    x = torch.rand(32, 1, 8, 8)
+    y = torch.randint(0, 10, (32,), generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    steps = {}
+    for factor in (1.0, 30.0):
+        torch.manual_seed(0)
+        model = digits_cnn(NetConfig(dropout="scale", p=0.0))
+        before = torch.cat([a.detach().clone() for a in scale_vectors(model)])
+        fit(model, loader, loader, epochs=1, lr=1e-3, progress=False, scale_lr_factor=factor)
+        steps[factor] = (torch.cat([a.detach() for a in scale_vectors(model)]) - before).abs()
+    # Adam's first step moves every parameter with a gradient by about its learning rate
+    assert float(steps[1.0].max()) == pytest.approx(1e-3, rel=0.05)
+    assert float(steps[30.0].max()) == pytest.approx(3e-2, rel=0.05)
+    with pytest.raises(ValueError, match="scale_lr_factor"):
+        fit(model, loader, loader, epochs=1, scale_lr_factor=0.0)

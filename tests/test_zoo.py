@@ -75,3 +75,29 @@ def test_rebuild_command_runs_and_refuses_unknown_names_before_training():
     assert "Retrain the book's pretrained checkpoints" in shown.stdout
     refused = subprocess.run([*command, "no_such_model"], capture_output=True, text=True)
     assert refused.returncode != 0 and "unknown pretrained model 'no_such_model'" in refused.stderr
+
+
+def test_every_mnist_method_has_three_seeds_and_reproduces_its_accuracy():
+    from scaledrop_lib.data.mnist import load_mnist5k_splits
+    from scaledrop_lib.routines.zoo import (
+        MNIST_METHODS,
+        MNIST_SEEDS,
+        load_mnist_ensemble,
+        mnist_recipe_name,
+        recipes_of_task,
+    )
+
+    names = recipes_of_task("mnist")
+    assert len(names) == MNIST_SEEDS * (len(MNIST_METHODS) + 4) and MNIST_SEEDS >= 3
+    model, metadata = load_pretrained(mnist_recipe_name("scale_dropout", 0))
+    test_loader = load_mnist5k_splits().loaders(batch_size=500)[2]
+    assert evaluate(model, test_loader)[1] == pytest.approx(metadata["test_accuracy"], abs=1e-9)
+    assert metadata["test_accuracy"] > 0.9
+    members = load_mnist_ensemble(1)
+    assert len(members) == 5
+    seeds = {
+        load_pretrained(mnist_recipe_name("ensemble", 1, m))[1]["recipe"]["seed"] for m in range(5)
+    }
+    assert len(seeds) == 5
+    with pytest.raises(ValueError, match="seed_index"):
+        load_mnist_ensemble(MNIST_SEEDS)

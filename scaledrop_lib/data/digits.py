@@ -24,10 +24,12 @@ DIGITS_MAX_PIXEL = 16.0
 
 @dataclass(frozen=True)
 class DigitsSplits:
-    """Train / validation / test splits of the digits as tensor datasets.
+    """Train / validation / test splits of an image classification set as tensor datasets.
 
-    Each dataset yields ``(image, label)`` with ``image`` of shape (1, 8, 8), float32 in
-    [0, 1], and ``label`` an int64 class index.
+    Each dataset yields ``(image, label)`` with ``image`` float32 in [0, 1] of shape
+    (1, 8, 8) for the 8x8 digits or (1, 28, 28) for MNIST
+    (:func:`scaledrop_lib.data.mnist.load_mnist5k_splits`), and ``label`` an int64 class
+    index.
     """
 
     train: TensorDataset

@@ -35,6 +35,8 @@ _DETERMINISTIC_VARIANTS = ("unitary", "average")
 class MaskMixture:
     """Every network a layer-wise Scale-Dropout model can be, with its probability.
 
+    The entropy properties assume ``outputs`` are probabilities (``logits=False``).
+
     Attributes
     ----------
     masks : torch.Tensor
@@ -66,9 +68,32 @@ class MaskMixture:
         w = self.weights.to(self.outputs.dtype).view(-1, 1, 1)
         return (w * (self.outputs - self.mean) ** 2).sum(dim=0)
 
+    @property
+    def predictive_entropy(self) -> torch.Tensor:
+        """Entropy (N,) of the exact predictive mean, in nats (total uncertainty)."""
+        return _entropy(self.mean)
+
+    @property
+    def expected_entropy(self) -> torch.Tensor:
+        """sum_d w(d) H(softmax f_d(x)) (N,): the aleatoric part, in nats."""
+        w = self.weights.to(self.outputs.dtype).view(-1, 1)
+        return (w * _entropy(self.outputs)).sum(dim=0)
+
+    @property
+    def mutual_information(self) -> torch.Tensor:
+        """Predictive entropy minus expected entropy (N,): the epistemic part, in nats; the
+        limit of :func:`~scaledrop_lib.metrics.predictive.mutual_information` as T grows.
+        Clamped at 0 (it is >= 0 in exact arithmetic)."""
+        return (self.predictive_entropy - self.expected_entropy).clamp_min(0.0)
+
     def mc_standard_error(self, T: int) -> torch.Tensor:
         """Standard deviation (N, C) of the MC mean of T independent passes: sqrt(variance/T)."""
         return (self.variance / check_positive_int("T", T)).sqrt()
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy over the last axis in nats, with 0 log 0 = 0."""
+    return -(probs * probs.clamp_min(torch.finfo(probs.dtype).tiny).log()).sum(dim=-1)
 
 
 def pattern_weights(p_values: Sequence[float], masks: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Networks built from the library's layers: digits MLP/CNN, VGG-small, ResNet-18/20, LeNet-5,
-and the segmentation U-Net / SegNet.
+"""Networks built from the library's layers: digits MLP/CNN, the 28x28 MNIST CNN, VGG-small,
+ResNet-18/20, LeNet-5, and the segmentation U-Net / SegNet.
 
 Every constructor takes the same options (see :class:`NetConfig`): which dropout the net
 carries (Scale-Dropout, a baseline, or none), its probability, and where the scale sits
@@ -10,6 +10,7 @@ relative to BatchNorm. First and last layers are full precision unless
 from scaledrop_lib.models.config import PRECISIONS, NetConfig
 from scaledrop_lib.models.digits import digits_cnn, digits_mlp
 from scaledrop_lib.models.lenet import lenet5
+from scaledrop_lib.models.mnist import mnist_cnn
 from scaledrop_lib.models.resnet import resnet18, resnet20
 from scaledrop_lib.models.segnets import BinarySegNet, BinaryUNet, segnet, unet
 from scaledrop_lib.models.stages import (
@@ -38,6 +39,7 @@ __all__ = [
     "digits_mlp",
     "iter_stages",
     "lenet5",
+    "mnist_cnn",
     "prefix_support",
     "resnet18",
     "resnet20",

@@ -6,6 +6,7 @@ train          Training with the paper's objective (Eq. 17), early stopping, and
 checkpoints    Checkpoints: atomic save, checksummed load, and the file hash the zoo manifest
                records
 zoo            Small pretrained checkpoints, so chapters load models instead of training them
+results        Committed result files: evaluations too slow to run live in a chapter
 rebuild_zoo    The command that retrains the zoo: ``python -m scaledrop_lib.routines.rebuild_zoo
                [names]``
 """
@@ -15,6 +16,11 @@ from scaledrop_lib.routines.checkpoints import (
     file_sha256,
     load_checkpoint,
     save_checkpoint,
+)
+from scaledrop_lib.routines.results import (
+    load_result,
+    read_results_manifest,
+    save_result,
 )
 from scaledrop_lib.routines.train import (
     CLASSIFICATION,
@@ -35,6 +41,8 @@ from scaledrop_lib.routines.zoo import (
     CHECKPOINT_DIR,
     ENSEMBLE_SIZE,
     MANIFEST,
+    MNIST_METHODS,
+    MNIST_SEEDS,
     REBUILD_COMMAND,
     RECIPES,
     TASKS,
@@ -45,8 +53,11 @@ from scaledrop_lib.routines.zoo import (
     get_recipe,
     lesion_test_iou,
     load_ensemble,
+    load_mnist_ensemble,
     load_pretrained,
+    mnist_recipe_name,
     read_manifest,
+    recipes_of_task,
     train_recipe,
 )
 
@@ -57,6 +68,8 @@ __all__ = [
     "CLASSIFICATION",
     "ENSEMBLE_SIZE",
     "MANIFEST",
+    "MNIST_METHODS",
+    "MNIST_SEEDS",
     "REBUILD_COMMAND",
     "RECIPES",
     "SEGMENTATION",
@@ -74,10 +87,16 @@ __all__ = [
     "lesion_test_iou",
     "load_checkpoint",
     "load_ensemble",
+    "load_mnist_ensemble",
     "load_pretrained",
+    "load_result",
+    "mnist_recipe_name",
     "objective",
     "read_manifest",
+    "read_results_manifest",
+    "recipes_of_task",
     "save_checkpoint",
+    "save_result",
     "scale_regularizer",
     "scale_vectors",
     "seed_everything",

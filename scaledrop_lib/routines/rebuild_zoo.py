@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from scaledrop_lib.routines.zoo import RECIPES, build, get_recipe
+from scaledrop_lib.routines.zoo import RECIPES, TASKS, build, get_recipe, recipes_of_task
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,10 +20,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "names", nargs="*", help=f"recipes to build (default: all of {len(RECIPES)})"
     )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        help="build every recipe that trains on this data (added to the names)",
+    )
     args = parser.parse_args(argv)
     for name in args.names:
         get_recipe(name)  # an unknown name fails before any training starts
-    build(args.names or None)
+    names = list(args.names) + (recipes_of_task(args.task) if args.task else [])
+    build(names or None)
 
 
 if __name__ == "__main__":

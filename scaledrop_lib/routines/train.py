@@ -220,6 +220,16 @@ def evaluate(
     return total_loss / count, task.score(counts)
 
 
+def _parameter_groups(model: nn.Module, lr: float, scale_lr_factor: float) -> list[dict]:
+    """Adam's parameter groups: one group, or the scale vectors apart at their own rate."""
+    if scale_lr_factor == 1.0:
+        return [{"params": list(model.parameters())}]
+    scales = {id(alpha) for alpha in scale_vectors(model)}
+    rest = [param for param in model.parameters() if id(param) not in scales]
+    alphas = [param for param in model.parameters() if id(param) in scales]
+    return [{"params": rest}, {"params": alphas, "lr": lr * scale_lr_factor}]
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -234,6 +244,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    scale_lr_factor: float = 1.0,
 ) -> History:
     """Train ``model`` with Adam on Eq. 17; keep the weights of the best validation epoch.
 
@@ -266,6 +277,9 @@ def fit(
         Where to train (``"cuda"`` for a GPU); the model is moved there.
     progress : bool
         Show a progress bar over the epochs.
+    scale_lr_factor : float
+        The scale vectors alpha train with learning rate ``lr * scale_lr_factor`` (the paper
+        leaves alpha's learning rate open; 1 = one rate for every parameter).
 
     Returns
     -------
@@ -281,9 +295,11 @@ def fit(
     for name, value in (("lam", lam), ("phi", phi)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if not math.isfinite(scale_lr_factor) or scale_lr_factor <= 0:
+        raise ValueError(f"scale_lr_factor must be a finite number > 0, got {scale_lr_factor}")
     seed_everything(seed)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(_parameter_groups(model, lr, scale_lr_factor), lr=lr)
     history = History(score_name=task.score_name)
     best_key: tuple[float, float] | None = None
     best_state = copy.deepcopy(model.state_dict())

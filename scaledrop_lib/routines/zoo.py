@@ -23,12 +23,14 @@ from scaledrop_lib._checks import check_choice
 from scaledrop_lib._io import atomic_write_json
 from scaledrop_lib.data.digits import load_digits_splits
 from scaledrop_lib.data.lesions import load_lesion_splits
+from scaledrop_lib.data.mnist import load_mnist5k_splits
 from scaledrop_lib.hardware.mtj import attach_mtj
 from scaledrop_lib.inference.segment import deterministic_segment
 from scaledrop_lib.layers.sampling import apply_layerwise_p
 from scaledrop_lib.metrics.segmentation import pooled_iou
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.digits import digits_cnn, digits_mlp
+from scaledrop_lib.models.mnist import mnist_cnn
 from scaledrop_lib.models.segnets import segnet, unet
 from scaledrop_lib.routines.checkpoints import load_checkpoint, save_checkpoint
 from scaledrop_lib.routines.train import History, evaluate, fit
@@ -38,17 +40,21 @@ MANIFEST = CHECKPOINT_DIR / "manifest.json"
 REBUILD_COMMAND = "python -m scaledrop_lib.routines.rebuild_zoo"
 ENSEMBLE_SIZE = 5
 VARIATION_SEEDS = 5
+#: Training seeds of every 28x28 MNIST method (verdicts rest on >= 3 seeds).
+MNIST_SEEDS = 3
 
 ARCHITECTURES: dict[str, Callable[[NetConfig], nn.Module]] = {
     "digits_cnn": digits_cnn,
     "digits_mlp": digits_mlp,
     "unet": unet,
     "segnet": segnet,
+    "mnist_cnn": mnist_cnn,
 }
 
-#: What a recipe trains on: the embedded digits (classification) or procedural lesions
-#: (segmentation, :mod:`scaledrop_lib.data.lesions`).
-TASKS = ("digits", "lesions")
+#: What a recipe trains on: the embedded 8x8 digits or the 28x28 MNIST digits
+#: (classification, :mod:`scaledrop_lib.data.mnist`), or procedural lesions (segmentation,
+#: :mod:`scaledrop_lib.data.lesions`).
+TASKS = ("digits", "lesions", "mnist")
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,57 @@ def _digits_recipes() -> dict[str, Recipe]:
     return recipes
 
 
-RECIPES: dict[str, Recipe] = _digits_recipes()
+def mnist_recipe_name(method: str, seed_index: int, member: int = 0) -> str:
+    """The zoo name of a 28x28 MNIST model: ``mnist_<method>_s<seed>`` (``_m<member>`` for
+    ensemble members 1-4; member 0 of an ensemble is that seed's deterministic net)."""
+    if method == "ensemble":
+        return (
+            mnist_recipe_name("deterministic", seed_index)
+            if member == 0
+            else (f"mnist_ensemble_s{seed_index}_m{member}")
+        )
+    return f"mnist_{method}_s{seed_index}"
+
+
+#: The 28x28 MNIST methods and their configs (p = 0.2 for every dropout, as in the paper).
+MNIST_METHODS: dict[str, NetConfig] = {
+    "deterministic": NetConfig(dropout="none"),
+    "scale_dropout": NetConfig(dropout="scale", p=0.2),
+    "spin_dropout": NetConfig(dropout="spin", p=0.2),
+    "spatial_spin_dropout": NetConfig(dropout="spatial_spin", p=0.2),
+    "mc_dropout_float": NetConfig(dropout="mc", p=0.2, precision="float"),
+    "float": NetConfig(dropout="none", precision="float"),
+}
+
+
+def _mnist_recipes() -> dict[str, Recipe]:
+    """Every method on the 28x28 MNIST CNN (:func:`~scaledrop_lib.models.mnist.mnist_cnn`),
+    ``MNIST_SEEDS`` training seeds each; seed index k trains with seed 10 k (+ member)."""
+    common = {"task": "mnist", "epochs": 15, "lr": 2e-3, "patience": 6}
+    recipes = {}
+    for k in range(MNIST_SEEDS):
+        for method, config in MNIST_METHODS.items():
+            recipes[mnist_recipe_name(method, k)] = Recipe(
+                "mnist_cnn", config, seed=10 * k, **common
+            )
+        for member in range(1, ENSEMBLE_SIZE):
+            recipes[mnist_recipe_name("ensemble", k, member)] = Recipe(
+                "mnist_cnn",
+                MNIST_METHODS["deterministic"],
+                seed=10 * k + member,
+                notes="ensemble member",
+                **common,
+            )
+    return recipes
+
+
+RECIPES: dict[str, Recipe] = {**_digits_recipes(), **_mnist_recipes()}
+
+
+def recipes_of_task(task: str) -> list[str]:
+    """The recipe names that train on ``task`` (one of :data:`TASKS`), sorted."""
+    check_choice("task", task, TASKS)
+    return sorted(name for name, recipe in RECIPES.items() if recipe.task == task)
 
 
 def checkpoint_path(name: str) -> Path:
@@ -177,7 +233,7 @@ def train_recipe(name: str, progress: bool = True) -> tuple[nn.Module, History, 
         )
         images, masks = lesions.test.tensors
         return model, seg_history, {"test_iou": lesion_test_iou(model, images, masks)}
-    splits = load_digits_splits(seed=0)
+    splits = load_mnist5k_splits(seed=0) if recipe.task == "mnist" else load_digits_splits(seed=0)
     train_loader, val_loader, test_loader = splits.loaders(recipe.batch_size, seed=recipe.seed)
     model = recipe.build()
     history = fit(
@@ -214,14 +270,25 @@ def build(names: list[str] | None = None, progress: bool = True) -> dict[str, An
         sha = save_checkpoint(model, checkpoint_path(name), metadata)
         manifest[name] = {"sha256": sha, **scores, "command": f"{REBUILD_COMMAND} {name}"}
         summary = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-        print(f"{name}: {summary}, sha256 {sha[:12]}")
-    _write_manifest(manifest)
+        print(f"{name}: {summary}, sha256 {sha[:12]}", flush=True)
+        _write_manifest(manifest)  # after every model: an interrupted rebuild keeps its work
     return manifest
 
 
 def load_ensemble() -> list[nn.Module]:
     """The five deterministic BNNs of the deep-ensemble baseline (different seeds)."""
     return [load_pretrained(f"cnn_ensemble_{m}")[0] for m in range(ENSEMBLE_SIZE)]
+
+
+def load_mnist_ensemble(seed_index: int) -> list[nn.Module]:
+    """The five deterministic 28x28 BNNs of ensemble ``seed_index`` (member 0 is
+    ``mnist_deterministic_s<seed_index>``)."""
+    if not 0 <= seed_index < MNIST_SEEDS:
+        raise ValueError(f"seed_index must be in 0..{MNIST_SEEDS - 1}, got {seed_index}")
+    return [
+        load_pretrained(mnist_recipe_name("ensemble", seed_index, m))[0]
+        for m in range(ENSEMBLE_SIZE)
+    ]
 
 
 def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:

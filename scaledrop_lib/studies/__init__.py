@@ -11,9 +11,21 @@ segmentation   Segmentation under distribution shift: Table IV metrics and uncer
                grows
 variation      Accuracy of a Scale-Dropout model whose bits come from varying MTJ devices (Table
                III, ch. 6)
+mechanism      Where Scale-Dropout can act: per-layer sign flips, threshold shifts, the MC estimate
+               against the exact mixture, a method's uncertainty against the deterministic softmax
+sensitivity    The 28x28 MNIST methods over seeds and the one-factor sweep of what the paper leaves
+               open (a command writing committed results)
 cifar          Chapter 4's study on CIFAR-10: train VGG-small variants, then Fig. 6 and Table V
 """
 
+from scaledrop_lib.studies.mechanism import (
+    Convergence,
+    LayerMechanism,
+    UncertaintySummary,
+    layer_mechanisms,
+    mc_convergence,
+    uncertainty_summary,
+)
 from scaledrop_lib.studies.placement import (
     PlacementReport,
     alpha_gradient_norm,
@@ -55,6 +67,8 @@ from scaledrop_lib.studies.variation import (
 __all__ = [
     "SCORES",
     "SHORT_METRIC_NAMES",
+    "Convergence",
+    "LayerMechanism",
     "MCSummary",
     "NoiseLadder",
     "OODReport",
@@ -63,12 +77,15 @@ __all__ = [
     "RotationSweep",
     "ShiftCurve",
     "TSweep",
+    "UncertaintySummary",
     "accuracy_under_variation",
     "alpha_gradient_norm",
     "alpha_shift",
     "deterministic_predictor",
     "dropped_scale_effect",
     "ensemble_predictor",
+    "layer_mechanisms",
+    "mc_convergence",
     "mc_predictor",
     "mc_summary",
     "measure_placement",
@@ -80,4 +97,5 @@ __all__ = [
     "segmentation_under_shift",
     "sign_flip_fractions",
     "sweep_T",
+    "uncertainty_summary",
 ]

@@ -9,6 +9,8 @@ chapter        The first call of every chapter: seeds, threads and the book's fi
 plotting       The book's plotly look: one template, one colour per method, used by every chapter
 figures        Figures built from the library's results: reliability diagrams, the crossbar mapping
                picture
+mechanism      Figures of the mechanism chapter: sign invariance, MC convergence, the sensitivity
+               sweep
 widgets        Interactive figures that stay live in JupyterLab and still show something in the HTML
                book
 book           Jupyter Book glue: plotly figures that draw offline in the HTML book
@@ -27,6 +29,11 @@ from scaledrop_lib.viz.chapter import (
 from scaledrop_lib.viz.figures import (
     mapping_figure,
     reliability_diagram,
+)
+from scaledrop_lib.viz.mechanism import (
+    convergence_figure,
+    sensitivity_figure,
+    sign_invariance_figure,
 )
 from scaledrop_lib.viz.plotting import (
     METHOD_COLORS,
@@ -58,6 +65,7 @@ __all__ = [
     "PlotlyMimeRenderer",
     "book_template",
     "chapter_setup",
+    "convergence_figure",
     "figure_html",
     "figure_mimebundle",
     "image_grid",
@@ -68,6 +76,8 @@ __all__ = [
     "plotly_js_path",
     "reliability_diagram",
     "segmentation_panels",
+    "sensitivity_figure",
+    "sign_invariance_figure",
     "static_slider_figure",
     "use_book_style",
 ]

@@ -1,0 +1,137 @@
+"""The sensitivity study: its variants build what they say, its command runs end to end on a
+tiny configuration, and the visibility bar is two seed standard deviations."""
+
+import json
+import statistics
+from dataclasses import fields
+
+import pytest
+import torch
+
+from scaledrop_lib.layers.sampling import scale_dropout_layers
+from scaledrop_lib.models.units import ScaledBinaryUnit
+from scaledrop_lib.routines.results import load_result, read_results_manifest
+from scaledrop_lib.routines.train import scale_vectors
+from scaledrop_lib.studies import sensitivity
+from scaledrop_lib.studies.mechanism import UncertaintySummary
+from scaledrop_lib.studies.sensitivity import (
+    VARIANTS,
+    Variant,
+    base_recipe_matches_zoo,
+    build_variant,
+    visibility_threshold,
+)
+
+
+def variant(name: str) -> Variant:
+    return next(v for v in VARIANTS if v.name == name)
+
+
+def test_variant_names_are_unique_and_departures_are_marked():
+    names = [v.name for v in VARIANTS]
+    assert len(names) == len(set(names))
+    assert {v.name for v in VARIANTS if not v.paper_allows} == {"element masks", "last layer only"}
+    assert base_recipe_matches_zoo()
+
+
+def test_variants_build_the_model_they_describe():
+    alphas = torch.cat(
+        [a.detach() for a in scale_vectors(build_variant(variant("alpha ~ U[0.5, 1.5]")))]
+    )
+    assert 0.5 <= float(alphas.min()) < 0.6 and 1.4 < float(alphas.max()) <= 1.5
+    shifts = torch.cat(
+        [
+            u.shift.detach()
+            for u in build_variant(variant("beta ~ N(0, 0.5^2)")).modules()
+            if isinstance(u, ScaledBinaryUnit)
+        ]
+    )
+    assert 0.4 < float(shifts.std()) < 0.6
+    layers = scale_dropout_layers(build_variant(variant("last layer only")))
+    assert [layer.scale_dropout.p for _, layer in layers] == [0.0, 0.0, 0.0, 0.2]
+    base = build_variant(variant("base"))
+    assert all(float(a.detach().sub(1).abs().max()) == 0 for a in scale_vectors(base))
+    before = build_variant(variant("before BN"))
+    assert {u.placement for u in before.modules() if isinstance(u, ScaledBinaryUnit)} == {
+        "before_bn"
+    }
+
+
+def test_visibility_bar_is_two_sample_standard_deviations():
+    seeds = [
+        {"50": {"error_gain": g, "ood_gain": o}}
+        for g, o in [(0.01, 0.1), (0.03, 0.0), (-0.01, 0.05)]
+    ]
+    bar = visibility_threshold({"methods": {"scale_dropout": seeds}})
+    assert bar["error_gain"] == pytest.approx(2 * statistics.stdev([0.01, 0.03, -0.01]))
+    assert bar["ood_gain"] == pytest.approx(2 * statistics.stdev([0.1, 0.0, 0.05]))
+
+
+def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
+    written = sensitivity.main(["--tiny", "--out", str(tmp_path)])
+    methods = load_result(sensitivity.METHODS_RESULT, tmp_path)
+    sweep = load_result(sensitivity.SWEEP_RESULT, tmp_path)
+    assert methods == json.loads(json.dumps(written[sensitivity.METHODS_RESULT]))
+    assert set(methods["methods"]) == set(sensitivity.MNIST_EVALUATED)
+    sd = methods["methods"]["scale_dropout"][0]
+    assert set(sd) == {"20", "50"} and 0 <= sd["50"]["accuracy"] <= 1
+    assert len(methods["mechanism"][0]["layers"]) == 4
+    assert methods["methods"]["deterministic"][0]["1"]["mutual_information"] == 0.0
+    assert [row["variant"]["name"] for row in sweep["rows"]] == ["base", "before BN"]
+    manifest = read_results_manifest(tmp_path)
+    assert manifest[sensitivity.SWEEP_RESULT]["command"].endswith("--part sweep")
+
+
+def test_tiny_refuses_to_overwrite_the_package_results():
+    with pytest.raises(SystemExit, match="give --out"):
+        sensitivity.main(["--tiny"])
+
+
+def fake_methods(sd_error_auroc, det_error_auroc=(0.90, 0.91, 0.92)):
+    """A methods result with three seeds: only the fields the tables read."""
+
+    def summary(**values):
+        base = dict.fromkeys((f.name for f in fields(UncertaintySummary)), 0.5)
+        return {**base, "samples": 50, **values}
+
+    det = [{"1": summary(error_auroc_reference=a, error_auroc_entropy=a)} for a in det_error_auroc]
+    sd = [
+        {"50": summary(error_auroc_entropy=a, accuracy=0.95, reference_accuracy=0.94)}
+        for a in sd_error_auroc
+    ]
+    return {"seeds": 3, "methods": {"deterministic": det, "scale_dropout": sd}}
+
+
+def verdict_of(table, claim_start):
+    row = next(r for r in table.rows if r[0].startswith(claim_start))
+    return row[3]
+
+
+def test_verdicts_follow_the_two_sd_rule():
+    from scaledrop_lib.studies.sensitivity import gains_over_deterministic, verdict_table
+
+    clear_win = fake_methods([0.95, 0.96, 0.97])  # +0.05 each seed
+    assert gains_over_deterministic(clear_win, "scale_dropout") == pytest.approx([0.05] * 3)
+    assert verdict_of(verdict_table(clear_win), "error detection") == "supported"
+    clear_loss = fake_methods([0.85, 0.86, 0.87])
+    assert verdict_of(verdict_table(clear_loss), "error detection") == "not supported"
+    noisy = fake_methods([0.95, 0.86, 0.93])  # +0.05, -0.05, +0.01
+    assert verdict_of(verdict_table(noisy), "error detection") == "mixed"
+    # MC accuracy 0.95 vs its own pass 0.94 on every seed (sd 0): supported
+    assert verdict_of(verdict_table(clear_win), "accuracy: MC inference") == "supported"
+
+
+def test_accuracy_table_puts_the_papers_table_vi_beside_ours():
+    from scaledrop_lib.paper import PAPER_TABLE_VI
+    from scaledrop_lib.studies.sensitivity import accuracy_table
+
+    table = accuracy_table(fake_methods([0.9] * 3), topology="ResNet-20")
+    proposed = next(
+        r for r in PAPER_TABLE_VI if r.topology == "ResNet-20" and r.method == "Proposed"
+    )
+    row = next(r for r in table.rows if r[0] == "MC-Scale-Dropout")
+    assert row[4] == pytest.approx(proposed.accuracy / 100) and row[3][0] == pytest.approx(0.95)
+    det_row = next(r for r in table.rows if r[0] == "deterministic")
+    assert det_row[5] == "IR-Net [22]" and det_row[4] == pytest.approx(0.854)
+    with pytest.raises(ValueError, match="topology"):
+        accuracy_table(fake_methods([0.9] * 3), topology="LeNet")
