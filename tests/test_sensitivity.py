@@ -80,6 +80,11 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     assert [row["variant"]["name"] for row in sweep["rows"]] == ["base", "before BN"]
     manifest = read_results_manifest(tmp_path)
     assert manifest[sensitivity.SWEEP_RESULT]["command"].endswith("--part sweep")
+    candidates = load_result(sensitivity.CANDIDATES_RESULT, tmp_path)
+    base = candidates["candidates"]["base"]
+    assert len(base) == 2 and base[0] == sweep["rows"][0]["summary"]  # seed 0 is the sweep's
+    table = sensitivity.candidates_table(candidates, methods)
+    assert [row[0] for row in table.rows] == ["base"] and table.rows[0][1] == 2
 
 
 def test_tiny_refuses_to_overwrite_the_package_results():
@@ -135,3 +140,15 @@ def test_accuracy_table_puts_the_papers_table_vi_beside_ours():
     assert det_row[5] == "IR-Net [22]" and det_row[4] == pytest.approx(0.854)
     with pytest.raises(ValueError, match="topology"):
         accuracy_table(fake_methods([0.9] * 3), topology="LeNet")
+
+
+def test_candidates_are_the_variants_whose_gain_clears_the_bar():
+    from scaledrop_lib.studies.sensitivity import candidate_names
+
+    rows = [
+        {"variant": {"name": "a"}, "summary": {"error_gain": 0.02, "ood_gain": 0.0}},
+        {"variant": {"name": "b"}, "summary": {"error_gain": 0.001, "ood_gain": float("nan")}},
+        {"variant": {"name": "c"}, "summary": {"error_gain": -0.1, "ood_gain": 0.5}},
+    ]
+    bar = {"error_gain": 0.01, "ood_gain": 0.01}
+    assert candidate_names({"rows": rows}, bar) == ["a", "c"]

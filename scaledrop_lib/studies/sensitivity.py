@@ -14,12 +14,16 @@ committed result files (:mod:`scaledrop_lib.routines.results`) because they take
     placement, alpha initialisation and learning rate, the shift's size, phi, training length,
     the replacement variant, layer vs element masks, which layers carry a module, p.
 
+``candidates``
+    The sweep variants whose one-seed gain clears the visibility bar, retrained with the zoo's
+    other two seeds, so a verdict on them rests on three seeds.
+
 "Visible" (issue #20's rule): MC-Scale-Dropout's error-detection or OOD AUROC beats the
 deterministic softmax entropy by more than two seed standard deviations (of the paired
 difference over the methods part's seeds). A one-seed sweep variant that clears that bar is a
 candidate, not a verdict.
 
-Regenerate with ``python -m scaledrop_lib.studies.sensitivity`` (about 15 minutes on 2 CPU
+Regenerate with ``python -m scaledrop_lib.studies.sensitivity`` (about 30 minutes on 2 CPU
 cores; ``--tiny`` runs a seconds-long smoke configuration into another folder).
 """
 
@@ -47,7 +51,7 @@ from scaledrop_lib.models.mnist import mnist_cnn
 from scaledrop_lib.models.units import ScaledBinaryUnit
 from scaledrop_lib.paper import PAPER_TABLE_VI
 from scaledrop_lib.progress import progress as progress_bar
-from scaledrop_lib.routines.results import save_result
+from scaledrop_lib.routines.results import load_result, save_result
 from scaledrop_lib.routines.train import fit, scale_vectors
 from scaledrop_lib.routines.zoo import (
     MNIST_SEEDS,
@@ -63,6 +67,8 @@ from scaledrop_lib.tables import Table
 COMMAND = "python -m scaledrop_lib.studies.sensitivity"
 METHODS_RESULT = "mnist_methods"
 SWEEP_RESULT = "mnist_sweep"
+CANDIDATES_RESULT = "mnist_candidates"
+_GAINS = ("error_gain", "ood_gain")
 #: Monte-Carlo passes evaluated for every sampled method (the paper's two settings).
 TS = (20, 50)
 #: Images per OOD set (D1-D6 analogues around the MNIST test set).
@@ -304,13 +310,7 @@ def run_sweep(
     progress: bool = True,
 ) -> dict[str, Any]:
     """The sweep part: train and evaluate each variant (one seed)."""
-    splits = load_mnist5k_splits(seed=0)
-    if train_limit is not None:
-        splits = type(splits)(
-            TensorDataset(*(t[:train_limit] for t in splits.train.tensors)),
-            TensorDataset(*(t[:train_limit] for t in splits.val.tensors)),
-            splits.test,
-        )
+    splits = _limited_splits(train_limit)
     rows = []
     for variant in progress_bar(list(variants), desc="sweep variants", enabled=progress):
         model, history = train_variant(variant, splits, seed, epochs)
@@ -324,6 +324,92 @@ def run_sweep(
             }
         )
     return {"T": T, "seed": seed, "rows": rows}
+
+
+def candidate_names(sweep: dict[str, Any], bar: Mapping[str, float]) -> list[str]:
+    """Sweep variants whose error or OOD gain over their own deterministic pass exceeds the
+    visibility ``bar`` (one seed: candidates to check on more seeds)."""
+    names = []
+    for row in sweep["rows"]:
+        gains = row["summary"]["error_gain"], row["summary"]["ood_gain"]
+        if any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, _GAINS, strict=True)):
+            names.append(row["variant"]["name"])
+    return names
+
+
+def run_candidates(
+    data: EvaluationData,
+    sweep: dict[str, Any],
+    names: Sequence[str],
+    seeds: int = MNIST_SEEDS,
+    epochs: int | None = None,
+    train_limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Retrain the named sweep variants with the zoo's other training seeds (10 k), so each has
+    ``seeds`` seeds; seed 0 is the sweep's own run. Summaries at the sweep's T."""
+    if sweep["seed"] != 0:
+        raise ValueError("the sweep must have run with seed 0 (the zoo's first seed)")
+    T = sweep["T"]
+    splits = _limited_splits(train_limit)
+    by_name = {row["variant"]["name"]: row for row in sweep["rows"]}
+    variants = {v.name: v for v in VARIANTS}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    jobs = [(name, k) for name in names for k in range(1, seeds)]
+    for name in names:
+        if name not in by_name or name not in variants:
+            raise ValueError(f"unknown sweep variant {name!r}")
+        rows[name] = [by_name[name]["summary"]]
+    for name, k in progress_bar(jobs, desc="candidate seeds", enabled=progress):
+        model, _ = train_variant(variants[name], splits, 10 * k, epochs)
+        rows[name].append(_summaries(model, data, [T])[str(T)])
+    return {"T": T, "seeds": seeds, "candidates": rows}
+
+
+def _limited_splits(train_limit: int | None):
+    splits = load_mnist5k_splits(seed=0)
+    if train_limit is None:
+        return splits
+    return type(splits)(
+        TensorDataset(*(t[:train_limit] for t in splits.train.tensors)),
+        TensorDataset(*(t[:train_limit] for t in splits.val.tensors)),
+        splits.test,
+    )
+
+
+def candidates_table(candidates: dict[str, Any], methods: dict[str, Any]) -> Table:
+    """The sweep's candidates over seeds: gains over their own deterministic pass and over the
+    deterministic binary net of the same seed (the baseline "visible" is defined against)."""
+    T = candidates["T"]
+    columns = ["variant", "seeds", "accuracy (MC)", "error AUROC (MC)", "error gain, own pass",
+               "error gain, binary net", "OOD gain, binary net", "visible?"]  # fmt: skip
+    det_error = metric_over_seeds(methods, "deterministic", "error_auroc_reference", T)
+    det_ood = metric_over_seeds(methods, "deterministic", "ood_auroc_reference", T)
+    rows = []
+    for name, seeds in candidates["candidates"].items():
+        error = [s["error_auroc_entropy"] for s in seeds]
+        vs_net = [e - d for e, d in zip(error, det_error, strict=False)]
+        ood_vs_net = [s["ood_auroc_entropy"] - d for s, d in zip(seeds, det_ood, strict=False)]
+        verdicts = [_difference_verdict(v, True)[0] for v in (vs_net, ood_vs_net)]
+        rows.append(
+            [name, len(seeds), _mean_sd([s["accuracy"] for s in seeds]), _mean_sd(error),
+             _mean_sd([s["error_gain"] for s in seeds]), _mean_sd(vs_net), _mean_sd(ood_vs_net),
+             "yes" if "supported" in verdicts else "no"]
+        )  # fmt: skip
+    return Table(
+        columns,
+        rows,
+        formats={
+            "accuracy (MC)": _pm(".2%"),
+            "error AUROC (MC)": _pm(".3f"),
+            "error gain, own pass": _pm("+.4f"),
+            "error gain, binary net": _pm("+.4f"),
+            "OOD gain, binary net": _pm("+.3f"),
+        },
+        title=f"The sweep's candidates on {candidates['seeds']} training seeds (T = {T})",
+        note="visible: the gain over the deterministic binary net of the same seed (error "
+        "detection or OOD) beats two seed sds. Seeds 0, 10, 20 as in the zoo.",
+    )
 
 
 def visibility_threshold(methods: dict[str, Any], T: int = 50) -> dict[str, float]:
@@ -384,17 +470,24 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
 
 
 def _pm(spec: str):
+    """A cell format for (mean, sd) pairs: "mean ± sd" (the sd never signed)."""
+    sd_spec = spec.lstrip("+")
+
     def show(pair: tuple[float, float]) -> str:
         mean, sd = pair
         if math.isnan(mean):
             return "n/a"
-        return (
-            f"{format(mean, spec)} ± {format(sd, spec)}"
-            if math.isfinite(sd)
-            else format(mean, spec)
-        )
+        if not math.isfinite(sd):
+            return format(mean, spec)
+        return f"{format(mean, spec)} ± {format(sd, sd_spec)}"
 
     return show
+
+
+def _ordered(methods: dict[str, Any]) -> list[str]:
+    """The evaluated methods in table order (known ones first, in MNIST_EVALUATED order)."""
+    known = [m for m in MNIST_EVALUATED if m in methods["methods"]]
+    return known + sorted(set(methods["methods"]) - set(known))
 
 
 def methods_table(methods: dict[str, Any], T: int = 50) -> Table:
@@ -407,7 +500,7 @@ def methods_table(methods: dict[str, Any], T: int = 50) -> Table:
     columns = ["method", "samples", "accuracy", "NLL", "ECE", "Brier", "MI (nats)",
                "error AUROC", "OOD AUROC", "error gain", "OOD gain"]  # fmt: skip
     rows = []
-    for method in methods["methods"]:
+    for method in _ordered(methods):
 
         def stat(metric: str, method: str = method) -> tuple[float, float]:
             return _mean_sd(metric_over_seeds(methods, method, metric, T))
@@ -461,8 +554,7 @@ def sweep_table(sweep: dict[str, Any], bar: Mapping[str, float]) -> Table:
     for row in sweep["rows"]:
         summary, variant = row["summary"], row["variant"]
         gains = (summary["error_gain"], summary["ood_gain"])
-        keys = ("error_gain", "ood_gain")
-        visible = any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, keys, strict=True))
+        visible = any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, _GAINS, strict=True))
         rows.append(
             [
                 variant["name"],
@@ -619,7 +711,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate every MNIST method over seeds and sweep what the paper leaves "
         "open; writes the committed result files the mechanism chapter reads.",
     )
-    parser.add_argument("--part", choices=("methods", "sweep", "all"), default="all")
+    parser.add_argument(
+        "--part",
+        choices=("methods", "sweep", "candidates", "all"),
+        default="all",
+        help="candidates: retrain the sweep's candidates on the zoo's other seeds (reads the "
+        "methods and sweep results from --out)",
+    )
     parser.add_argument(
         "--tiny",
         action="store_true",
@@ -632,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the study and write ``mnist_methods.json`` / ``mnist_sweep.json`` (see module doc)."""
+    """Run the study and write ``mnist_methods.json``, ``mnist_sweep.json`` and
+    ``mnist_candidates.json`` (see the module docstring)."""
     args = build_parser().parse_args(argv)
     if args.tiny and args.out is None:
         raise SystemExit("--tiny writes a smoke result: give --out, not the package folder")
@@ -652,6 +751,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         save_result(SWEEP_RESULT, sweep, f"{COMMAND} --part sweep", args.out)
         written[SWEEP_RESULT] = sweep
+    if args.part in ("candidates", "all"):
+        methods = written.get(METHODS_RESULT) or load_result(METHODS_RESULT, args.out)
+        sweep = written.get(SWEEP_RESULT) or load_result(SWEEP_RESULT, args.out)
+        names = candidate_names(sweep, visibility_threshold(methods))
+        candidates = run_candidates(
+            data,
+            sweep,
+            [VARIANTS[0].name] if args.tiny else names,
+            seeds=2 if args.tiny else MNIST_SEEDS,
+            epochs=1 if args.tiny else None,
+            train_limit=300 if args.tiny else None,
+        )
+        save_result(CANDIDATES_RESULT, candidates, f"{COMMAND} --part candidates", args.out)
+        written[CANDIDATES_RESULT] = candidates
     return written
 
 
