@@ -80,11 +80,33 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     assert [row["variant"]["name"] for row in sweep["rows"]] == ["base", "before BN"]
     manifest = read_results_manifest(tmp_path)
     assert manifest[sensitivity.SWEEP_RESULT]["command"].endswith("--part sweep")
+    shift = load_result(sensitivity.SHIFT_RESULT, tmp_path)
+    assert shift["angles"] == [0, 90] and set(shift["methods"]) == set(sensitivity.MNIST_EVALUATED)
+    det = shift["methods"]["deterministic"][0]["rotation"]
+    # independent: the deterministic net's accuracy on the 50 unrotated images
+    from scaledrop_lib.data.mnist import load_mnist5k_splits
+    from scaledrop_lib.routines.zoo import load_pretrained, mnist_recipe_name
+
+    x, y = (t[:50] for t in load_mnist5k_splits().test.tensors)
+    net = load_pretrained(mnist_recipe_name("deterministic", 0))[0]
+    with torch.no_grad():
+        expected = float((net(x).argmax(1) == y).float().mean())
+    assert det["accuracy"][0] == pytest.approx(expected)
+    assert det["mutual_information"] == [0.0, 0.0]
+    assert len(sensitivity.shift_table(shift, "noise").rows) == len(sensitivity.MNIST_EVALUATED)
+    from scaledrop_lib.viz import shift_curves_figure
+
+    fig = shift_curves_figure(shift, "rotation", "accuracy")
+    assert len(fig.data) == len(sensitivity.MNIST_EVALUATED)
+    with pytest.raises(ValueError, match="kind"):
+        shift_curves_figure(shift, "blur")
     candidates = load_result(sensitivity.CANDIDATES_RESULT, tmp_path)
     base = candidates["candidates"]["base"]
     assert len(base) == 2 and base[0] == sweep["rows"][0]["summary"]  # seed 0 is the sweep's
     table = sensitivity.candidates_table(candidates, methods)
-    assert [row[0] for row in table.rows] == ["base"] and table.rows[0][1] == 2
+    assert [row[0] for row in table.rows] == ["base"]
+    own = [seed["error_gain"] for seed in base]
+    assert table.rows[0][2][0] == pytest.approx(sum(own) / 2)
 
 
 def test_tiny_refuses_to_overwrite_the_package_results():
@@ -134,10 +156,10 @@ def test_accuracy_table_puts_the_papers_table_vi_beside_ours():
     proposed = next(
         r for r in PAPER_TABLE_VI if r.topology == "ResNet-20" and r.method == "Proposed"
     )
-    row = next(r for r in table.rows if r[0] == "MC-Scale-Dropout")
-    assert row[4] == pytest.approx(proposed.accuracy / 100) and row[3][0] == pytest.approx(0.95)
+    row = next(r for r in table.rows if r[0] == "MC-Scale-Dropout (MC)")
+    assert row[3] == pytest.approx(proposed.accuracy / 100) and row[2][0] == pytest.approx(0.95)
     det_row = next(r for r in table.rows if r[0] == "deterministic")
-    assert det_row[5] == "IR-Net [22]" and det_row[4] == pytest.approx(0.854)
+    assert det_row[4] == "IR-Net [22]" and det_row[3] == pytest.approx(0.854)
     with pytest.raises(ValueError, match="topology"):
         accuracy_table(fake_methods([0.9] * 3), topology="LeNet")
 

@@ -8,7 +8,7 @@ chapter        The first call of every chapter: seeds, threads and the book's fi
                line
 plotting       The book's plotly look: one template, one colour per method, used by every chapter
 figures        Figures built from the library's results: reliability diagrams, the crossbar mapping
-               picture
+               picture, shift curves over training seeds
 mechanism      Figures of the mechanism chapter: sign invariance, MC convergence, the sensitivity
                sweep
 widgets        Interactive figures that stay live in JupyterLab and still show something in the HTML
@@ -29,6 +29,7 @@ from scaledrop_lib.viz.chapter import (
 from scaledrop_lib.viz.figures import (
     mapping_figure,
     reliability_diagram,
+    shift_curves_figure,
 )
 from scaledrop_lib.viz.mechanism import (
     convergence_figure,
@@ -77,6 +78,7 @@ __all__ = [
     "reliability_diagram",
     "segmentation_panels",
     "sensitivity_figure",
+    "shift_curves_figure",
     "sign_invariance_figure",
     "static_slider_figure",
     "use_book_style",

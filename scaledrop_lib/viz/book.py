@@ -90,7 +90,8 @@ class PlotlyMimeRenderer:
 
 
 #: Style of :class:`scaledrop_lib.tables.Table` in the book: spaced cells, a ruled header, and a
-#: scroll bar instead of a clipped column when a table is wider than the page.
+#: scroll bar instead of a clipped column when a table is wider than the page. Headers and text
+#: cells wrap; numbers (right-aligned) never do.
 TABLE_CSS_FILE = "scaledrop-tables.css"
 TABLE_CSS = """\
 table.scaledrop-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 0.9em; }
@@ -98,6 +99,8 @@ table.scaledrop-table caption { caption-side: top; text-align: left; font-weight
   padding-bottom: 0.3em; }
 table.scaledrop-table th, table.scaledrop-table td { padding: 0.2em 0.75em; white-space: nowrap;
   border-bottom: 1px solid #dddddd; }
+table.scaledrop-table th, table.scaledrop-table td:not([style*="right"]) { white-space: normal;
+  min-width: 4.5em; }
 table.scaledrop-table thead th { border-bottom: 2px solid #888888; }
 p.scaledrop-table-note { font-size: 0.85em; color: #555555; margin-top: 0; }
 div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }

@@ -1,6 +1,9 @@
-"""Figures built from the library's results: reliability diagrams, the crossbar mapping picture."""
+"""Figures built from the library's results: reliability diagrams, the crossbar mapping picture,
+shift curves over training seeds."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -8,7 +11,8 @@ import torch
 
 from scaledrop_lib.hardware.cim import LayerMapping, crossbar_tiles
 from scaledrop_lib.metrics.calibration import expected_calibration_error, reliability_diagram_data
-from scaledrop_lib.viz.plotting import METHOD_COLORS
+from scaledrop_lib.studies.sensitivity import METHOD_LABELS
+from scaledrop_lib.viz.plotting import METHOD_COLORS, fit_to_column
 
 
 def reliability_diagram(
@@ -125,3 +129,51 @@ def mapping_figure(mapping: LayerMapping, rows_per_weight: int = 2) -> go.Figure
         title_font_size=13,
     )
     return fig
+
+
+def shift_curves_figure(
+    shift: dict[str, Any], kind: str = "rotation", metric: str = "entropy"
+) -> go.Figure:
+    """One line per method over the shift levels of
+    :func:`scaledrop_lib.studies.sensitivity.evaluate_shift`: the mean over training seeds,
+    with the seed standard deviation as error bars.
+
+    Parameters
+    ----------
+    shift : dict
+        The shift part's result.
+    kind : {"rotation", "noise"}
+        Which shift.
+    metric : {"accuracy", "entropy", "mutual_information"}
+        What to plot.
+    """
+    if kind not in ("rotation", "noise"):
+        raise ValueError(f"kind must be 'rotation' or 'noise', got {kind!r}")
+    if metric not in ("accuracy", "entropy", "mutual_information"):
+        raise ValueError(f"metric must be accuracy, entropy or mutual_information, got {metric!r}")
+    levels = shift["angles"] if kind == "rotation" else shift["noise"]
+    fig = go.Figure()
+    for method, seeds in shift["methods"].items():
+        values = np.array([record[kind][metric] for record in seeds], dtype=float)
+        sd = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+        name = str(METHOD_LABELS.get(method, method))
+        fig.add_trace(
+            go.Scatter(
+                x=list(levels),
+                y=np.round(values.mean(axis=0), 5),
+                error_y={"type": "data", "array": np.round(sd, 5), "visible": True},
+                mode="lines+markers",
+                name=name,
+                line={"color": METHOD_COLORS.get(name)},
+            )
+        )
+    x_title = "rotation (degrees)" if kind == "rotation" else "Gaussian noise sd (pixels in [0, 1])"
+    y_title = {"accuracy": "accuracy", "entropy": "predictive entropy (nats)",
+               "mutual_information": "mutual information (nats)"}[metric]  # fmt: skip
+    fig.update_layout(
+        title=f"28x28 MNIST, {kind}: {y_title} (mean ± sd over {shift['seeds']} seeds)",
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=420,
+    )
+    return fit_to_column(fig)

@@ -95,7 +95,7 @@ def sign_invariance_figure(cases: Sequence[tuple[str, float, float]], r: float =
 
 
 def convergence_figure(curves: Mapping[str, Convergence]) -> go.Figure:
-    """Mean |MC mean - exact mixture mean| against T (log-log), measured and the 1/sqrt(T)
+    """Mean ``|MC mean - exact mixture mean|`` against T (log-log), measured and the 1/sqrt(T)
     prediction, one colour per model."""
     if not curves:
         raise ValueError("curves must not be empty")
