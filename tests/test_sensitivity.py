@@ -174,3 +174,20 @@ def test_candidates_are_the_variants_whose_gain_clears_the_bar():
     ]
     bar = {"error_gain": 0.01, "ood_gain": 0.01}
     assert candidate_names({"rows": rows}, bar) == ["a", "c"]
+
+
+def test_methods_table_parts_and_units():
+    from scaledrop_lib.studies.sensitivity import METHODS_TABLE_PARTS, methods_table
+
+    methods = fake_methods([0.95, 0.96, 0.97])
+    for record in methods["methods"]["scale_dropout"]:
+        record["50"]["mutual_information"] = 0.004
+    tables = {part: methods_table(methods, part=part) for part in METHODS_TABLE_PARTS}
+    assert tables["calibration"].columns[2:] == ("accuracy", "NLL", "ECE", "Brier")
+    error = tables["error detection"]
+    sd_row = next(r for r in error.rows if r[0] == "MC-Scale-Dropout")
+    assert sd_row[1] == 50 and sd_row[2][0] == pytest.approx(4.0)  # MI in 10^-3 nats
+    assert sd_row[-1][0] == pytest.approx(0.05)  # gain over the deterministic net
+    assert "Eq. 24: clean flagged" in tables["OOD detection"].columns
+    with pytest.raises(ValueError, match="part"):
+        methods_table(methods, part="everything")

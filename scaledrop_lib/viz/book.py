@@ -97,7 +97,7 @@ TABLE_CSS = """\
 table.scaledrop-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 0.9em; }
 table.scaledrop-table caption { caption-side: top; text-align: left; font-weight: 600;
   padding-bottom: 0.3em; }
-table.scaledrop-table th, table.scaledrop-table td { padding: 0.2em 0.75em; white-space: nowrap;
+table.scaledrop-table th, table.scaledrop-table td { padding: 0.2em 0.5em; white-space: nowrap;
   border-bottom: 1px solid #dddddd; }
 table.scaledrop-table th, table.scaledrop-table td:not([style*="right"]) { white-space: normal;
   min-width: 4.5em; }
