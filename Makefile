@@ -14,7 +14,7 @@ help:
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
 	@echo "make zoo        retrain the committed checkpoints (scaledrop_lib/checkpoints)"
-	@echo "make zoo-mnist  retrain only the 28x28 MNIST checkpoints (about 25 min on 2 cores)"
+	@echo "make zoo-mnist  retrain only the 28x28 MNIST checkpoints (about 19 min on 2 cores)"
 	@echo "make lock       rewrite requirements-lock.txt from the current .venv"
 	@echo "make clean      remove .venv, _build and caches"
 

@@ -100,6 +100,10 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     assert len(fig.data) == len(sensitivity.MNIST_EVALUATED)
     with pytest.raises(ValueError, match="kind"):
         shift_curves_figure(shift, "blur")
+    variation = load_result(sensitivity.VARIATION_RESULT, tmp_path)
+    assert len(variation["ideal"]) == 1 and len(variation["aware"][0]) == 2  # seeds, levels
+    assert all(0 <= acc <= 1 for level in variation["ideal"][0] for acc in level)
+    assert len(sensitivity.variation_table(variation).rows) == 2
     candidates = load_result(sensitivity.CANDIDATES_RESULT, tmp_path)
     base = candidates["candidates"]["base"]
     assert len(base) == 2 and base[0] == sweep["rows"][0]["summary"]  # seed 0 is the sweep's
@@ -191,3 +195,21 @@ def test_methods_table_parts_and_units():
     assert "Eq. 24: clean flagged" in tables["OOD detection"].columns
     with pytest.raises(ValueError, match="part"):
         methods_table(methods, part="everything")
+
+
+def test_variation_verdicts():
+    from scaledrop_lib.studies.sensitivity import variation_verdict_table
+
+    def result(ideal, aware):  # per seed: [0x, 1x, 3x] accuracies of one chip
+        return {"levels": [0, 1, 3], "chips": 1, "T": 20, "seeds": 3,
+                "ideal": [[[a] for a in seed] for seed in ideal],
+                "aware": [[[a] for a in seed] for seed in aware]}  # fmt: skip
+
+    flat = [[0.95, 0.95, 0.951], [0.94, 0.941, 0.94], [0.96, 0.96, 0.959]]
+    helped = [[0.96, 0.97, 0.96], [0.95, 0.96, 0.95], [0.97, 0.98, 0.97]]
+    table = variation_verdict_table(result(flat, helped))
+    assert [row[3] for row in table.rows] == ["supported", "supported"]
+    falling = [[0.95, 0.94, 0.90], [0.94, 0.93, 0.89], [0.96, 0.95, 0.91]]
+    table = variation_verdict_table(result(falling, falling))
+    assert [row[3] for row in table.rows] == ["not supported", "mixed"]
+    assert table.rows[0][2][0] == pytest.approx(-0.05)

@@ -159,7 +159,9 @@ MNIST_METHODS: dict[str, NetConfig] = {
 
 def _mnist_recipes() -> dict[str, Recipe]:
     """Every method on the 28x28 MNIST CNN (:func:`~scaledrop_lib.models.mnist.mnist_cnn`),
-    ``MNIST_SEEDS`` training seeds each; seed index k trains with seed 10 k (+ member)."""
+    ``MNIST_SEEDS`` training seeds each; seed index k trains with seed 10 k (+ member). Plus
+    ``mnist_var_aware_s<k>``: MC-Scale-Dropout trained with masks from a 1x-variation MTJ chip
+    (Table III)."""
     common = {"task": "mnist", "epochs": 15, "lr": 2e-3, "patience": 6}
     recipes = {}
     for k in range(MNIST_SEEDS):
@@ -167,6 +169,14 @@ def _mnist_recipes() -> dict[str, Recipe]:
             recipes[mnist_recipe_name(method, k)] = Recipe(
                 "mnist_cnn", config, seed=10 * k, **common
             )
+        recipes[mnist_recipe_name("var_aware", k)] = Recipe(
+            "mnist_cnn",
+            MNIST_METHODS["scale_dropout"],
+            seed=10 * k,
+            mtj_level=1.0,
+            notes="trained with 1x MTJ variation (Table III)",
+            **common,
+        )
         for member in range(1, ENSEMBLE_SIZE):
             recipes[mnist_recipe_name("ensemble", k, member)] = Recipe(
                 "mnist_cnn",

@@ -12,6 +12,9 @@ committed result files (:mod:`scaledrop_lib.routines.results`) because they take
 ``shift``
     Every method and seed on rotated (0-180 degrees) and noisy copies of 500 test images:
     accuracy, predictive entropy and MI per level (chapter 4).
+``variation``
+    Table III: the Scale-Dropout models trained with ideal bits and with 1x MTJ variation,
+    evaluated with masks from simulated chips at 0x-3x variation (chapter 6).
 ``sweep``
     One factor at a time away from the zoo's recipe, one seed each (:data:`VARIANTS`):
     placement, alpha initialisation and learning rate, the shift's size, phi, training length,
@@ -26,7 +29,7 @@ deterministic softmax entropy by more than two seed standard deviations (of the 
 difference over the methods part's seeds). A one-seed sweep variant that clears that bar is a
 candidate, not a verdict.
 
-Regenerate with ``python -m scaledrop_lib.studies.sensitivity`` (about 30 minutes on 2 CPU
+Regenerate with ``python -m scaledrop_lib.studies.sensitivity`` (about 36 minutes on 2 CPU
 cores; ``--tiny`` runs a seconds-long smoke configuration into another folder).
 """
 
@@ -72,12 +75,14 @@ from scaledrop_lib.studies.shift import (
     ensemble_predictor,
     mc_predictor,
 )
+from scaledrop_lib.studies.variation import accuracy_under_variation
 from scaledrop_lib.tables import Table
 
 COMMAND = "python -m scaledrop_lib.studies.sensitivity"
 METHODS_RESULT = "mnist_methods"
 SWEEP_RESULT = "mnist_sweep"
 SHIFT_RESULT = "mnist_shift"
+VARIATION_RESULT = "mnist_variation"
 CANDIDATES_RESULT = "mnist_candidates"
 _GAINS = ("error_gain", "ood_gain")
 #: Monte-Carlo passes evaluated for every sampled method (the paper's two settings).
@@ -400,6 +405,103 @@ def shift_table(shift: dict[str, Any], kind: str = "rotation") -> Table:
         f"T = {shift['T']} for MC methods; entropy and MI in nats)",
         note="largest entropy rise: the maximum over shift levels minus the unshifted value. "
         "MI is 0 for the deterministic and float nets (one pass).",
+    )
+
+
+#: Variation levels (multiples of the paper's 1x, Eq. 22) and simulated chips of Table III.
+VARIATION_LEVELS = (0, 1, 2, 3)
+VARIATION_CHIPS = 3
+VARIATION_TRAININGS = {"ideal": "scale_dropout", "aware": "var_aware"}
+
+
+def evaluate_variation(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    levels: Sequence[float] = VARIATION_LEVELS,
+    chips: int = VARIATION_CHIPS,
+    T: int = 20,
+    seeds: int = MNIST_SEEDS,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The variation part (Table III): MC-Scale-Dropout accuracy (T passes) with masks from
+    ``chips`` simulated MTJ chips at each variation level, for the models trained with ideal
+    bits (``mnist_scale_dropout_s<k>``) and with 1x variation (``mnist_var_aware_s<k>``).
+
+    Returns ``{"levels", "chips", "T", "seeds", "ideal": [per seed: [per level: [per chip]]],
+    "aware": ...}``.
+    """
+    out: dict[str, Any] = {"levels": list(levels), "chips": chips, "T": T, "seeds": seeds}
+    jobs = [(training, k) for training in VARIATION_TRAININGS for k in range(seeds)]
+    for training, k in progress_bar(jobs, desc="variation: trainings x seeds", enabled=progress):
+        model = load_pretrained(mnist_recipe_name(VARIATION_TRAININGS[training], k))[0]
+        per_level = [
+            accuracy_under_variation(model, images, labels, float(level), chips=chips, T=T)
+            for level in levels
+        ]
+        out.setdefault(training, []).append(per_level)
+    return out
+
+
+def variation_table(variation: dict[str, Any]) -> Table:
+    """Table III analogue: accuracy (mean ± sd over training seeds of each seed's mean over
+    chips) per training and variation level."""
+    levels = [f"{level:g}x" for level in variation["levels"]]
+    labels = {"ideal": "trained w/o variation", "aware": "trained w/ 1x variation"}
+    rows = []
+    for training, label in labels.items():
+        seeds = variation[training]
+        rows.append(
+            [label, *(_mean_sd([statistics.fmean(seed[i]) for seed in seeds])
+                      for i in range(len(levels)))]
+        )  # fmt: skip
+    return Table(
+        ["training", *levels],
+        rows,
+        formats=dict.fromkeys(levels, _pm(".2%")),
+        title=f"Table III analogue on 28x28 MNIST: MC-Scale-Dropout accuracy, T = "
+        f"{variation['T']}, {variation['chips']} chips per level",
+        note=f"mean ± sd over {variation['seeds']} training seeds (each seed: the mean over its "
+        "chips). Ours, not the paper's.",
+    )
+
+
+def variation_verdict_table(variation: dict[str, Any]) -> Table:
+    """The paper's Table III claims against our measurement, per training seed:
+
+    * variation does not hurt: accuracy at the strongest level minus at 0x (models trained
+      with ideal bits); "not supported" only if it falls by more than two seed sds;
+    * variation-aware training helps: aware minus ideal at 1x (same seed), judged like
+      :func:`verdict_table`'s rows.
+    """
+    levels = variation["levels"]
+    if 1 not in levels or len(levels) < 2:
+        raise ValueError("variation must include level 1 and at least one other level")
+    one = levels.index(1)
+
+    def chip_mean(training: str, index: int) -> list[float]:
+        return [statistics.fmean(seed[index]) for seed in variation[training]]
+
+    drop = [a - b for a, b in zip(chip_mean("ideal", -1), chip_mean("ideal", 0), strict=True)]
+    mean, sd = _mean_sd(drop)
+    bar = 2 * sd if math.isfinite(sd) else math.inf
+    harm = ("not supported", f"falls by more than two seed sds ({bar:.3g})") if mean < -bar else (
+        "supported", f"no fall beyond two seed sds ({bar:.3g})")  # fmt: skip
+    aware = [a - b for a, b in zip(chip_mean("aware", one), chip_mean("ideal", one), strict=True)]
+    rows = [
+        [f"variation does not hurt ({levels[-1]:g}x vs 0x)",
+         "ResNet-18 91.61 % -> 91.58 %, VGG 90.26 % -> 90.30 %", (mean, sd), *harm],
+        ["variation-aware training helps (at 1x)",
+         "ResNet-18 91.78 % vs 91.65 %, VGG 90.52 % vs 90.28 %", _mean_sd(aware),
+         *_difference_verdict(aware, True)],
+    ]  # fmt: skip
+    return Table(
+        ["claim (Table III)", "paper's numbers", "ours: difference", "verdict", "why"],
+        rows,
+        formats={"ours: difference": _pm("+.4f")},
+        title=f"Table III's claims on 28x28 MNIST ({variation['seeds']} seeds, T = "
+        f"{variation['T']})",
+        note="difference in accuracy (each seed's mean over chips); mean ± sd over seeds. The "
+        "paper's numbers are single runs on CIFAR-10.",
     )
 
 
@@ -820,7 +922,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--part",
-        choices=("methods", "shift", "sweep", "candidates", "all"),
+        choices=("methods", "shift", "variation", "sweep", "candidates", "all"),
         default="all",
         help="candidates: retrain the sweep's candidates on the zoo's other seeds (reads the "
         "methods and sweep results from --out)",
@@ -860,6 +962,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         save_result(SHIFT_RESULT, shift, f"{COMMAND} --part shift", args.out)
         written[SHIFT_RESULT] = shift
+    if args.part in ("variation", "all"):
+        n = 50 if args.tiny else None
+        variation = evaluate_variation(
+            data.images[:n],
+            data.labels[:n],
+            levels=(0, 1) if args.tiny else VARIATION_LEVELS,
+            chips=1 if args.tiny else VARIATION_CHIPS,
+            T=5 if args.tiny else 20,
+            seeds=1 if args.tiny else MNIST_SEEDS,
+        )
+        save_result(VARIATION_RESULT, variation, f"{COMMAND} --part variation", args.out)
+        written[VARIATION_RESULT] = variation
     if args.part in ("sweep", "all"):
         sweep = run_sweep(
             data,
