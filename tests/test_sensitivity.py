@@ -213,3 +213,25 @@ def test_variation_verdicts():
     table = variation_verdict_table(result(falling, falling))
     assert [row[3] for row in table.rows] == ["not supported", "mixed"]
     assert table.rows[0][2][0] == pytest.approx(-0.05)
+
+
+def test_sweep_table_keeps_the_factors_asked_for():
+    from scaledrop_lib.studies.sensitivity import sweep_table
+
+    def row(name, factor):
+        return {
+            "variant": {"name": name, "factor": factor, "paper_allows": True},
+            "summary": {"accuracy": 0.9, "mutual_information": 0.0, "error_gain": 0.0,
+                        "ood_gain": 0.0},
+            "scales": [{"mean_abs_alpha_minus_1": 0.1}],
+            "layers": [{"prediction_flip_share": 0.01}],
+        }  # fmt: skip
+
+    sweep = {"T": 50, "rows": [row("base", "recipe"), row("before BN", "placement"),
+                               row("p = 0.5", "p")]}  # fmt: skip
+    bar = {"error_gain": 0.01, "ood_gain": 0.01}
+    assert len(sweep_table(sweep, bar).rows) == 3
+    kept = sweep_table(sweep, bar, factors=("recipe", "placement"))
+    assert [r[0] for r in kept.rows] == ["base", "before BN"]
+    with pytest.raises(ValueError, match="factors"):
+        sweep_table(sweep, bar, factors=("colour",))

@@ -755,16 +755,24 @@ def methods_table(methods: dict[str, Any], T: int = 50, part: str = "error detec
     )
 
 
-def sweep_table(sweep: dict[str, Any], bar: Mapping[str, float]) -> Table:
+def sweep_table(
+    sweep: dict[str, Any], bar: Mapping[str, float], factors: Sequence[str] | None = None
+) -> Table:
     """One row per sweep variant: accuracy, MI, ``|alpha - 1|``, the largest per-layer
     prediction flip share, and the AUROC gains over the model's own deterministic pass,
     marked "candidate" where a gain exceeds ``bar`` (two seed sds of the base recipe);
-    departures from the paper are marked in the variant's name."""
+    departures from the paper are marked in the variant's name. ``factors`` keeps only the
+    variants of those factors (e.g. ``("recipe", "placement")``)."""
+    known = {row["variant"]["factor"] for row in sweep["rows"]}
+    for factor in factors or ():
+        check_choice("factors", factor, tuple(sorted(known)))
     columns = ["variant", "accuracy", "MI (nats)", "mean |alpha-1|", "max flips",
                "error gain", "OOD gain", "visible?"]  # fmt: skip
     rows = []
     for row in sweep["rows"]:
         summary, variant = row["summary"], row["variant"]
+        if factors is not None and variant["factor"] not in factors:
+            continue
         gains = (summary["error_gain"], summary["ood_gain"])
         visible = any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, _GAINS, strict=True))
         name = variant["name"] + ("" if variant["paper_allows"] else " (departure)")
