@@ -235,3 +235,20 @@ def test_sweep_table_keeps_the_factors_asked_for():
     assert [r[0] for r in kept.rows] == ["base", "before BN"]
     with pytest.raises(ValueError, match="factors"):
         sweep_table(sweep, bar, factors=("colour",))
+
+
+def test_committed_results_agree_with_each_other():
+    """The sweep's base run is the zoo's seed-0 MC-Scale-Dropout model (same recipe, seed and
+    loaders), so the two committed files must report the same numbers for it; and every
+    candidate's seed-0 entry is its sweep row."""
+    methods = load_result(sensitivity.METHODS_RESULT)
+    sweep = load_result(sensitivity.SWEEP_RESULT)
+    candidates = load_result(sensitivity.CANDIDATES_RESULT)
+    base = next(row for row in sweep["rows"] if row["variant"]["name"] == "base")
+    assert base["summary"] == methods["methods"]["scale_dropout"][0][str(sweep["T"])]
+    assert base["layers"] == methods["mechanism"][0]["layers"]
+    rows = {row["variant"]["name"]: row for row in sweep["rows"]}
+    bar = visibility_threshold(methods)
+    assert sorted(candidates["candidates"]) == sorted(sensitivity.candidate_names(sweep, bar))
+    for name, seeds in candidates["candidates"].items():
+        assert seeds[0] == rows[name]["summary"] and len(seeds) == methods["seeds"]
