@@ -87,7 +87,9 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     from scaledrop_lib.data.mnist import load_mnist5k_splits
     from scaledrop_lib.routines.zoo import load_pretrained, mnist_recipe_name
 
-    x, y = (t[:50] for t in load_mnist5k_splits().test.tensors)
+    x, y = (t[:100] for t in load_mnist5k_splits().test.tensors)  # the tiny test set
+    chosen = sensitivity.per_class_subset(y, 5)
+    x, y = x[chosen], y[chosen]
     net = load_pretrained(mnist_recipe_name("deterministic", 0))[0]
     with torch.no_grad():
         expected = float((net(x).argmax(1) == y).float().mean())
@@ -252,3 +254,14 @@ def test_committed_results_agree_with_each_other():
     assert sorted(candidates["candidates"]) == sorted(sensitivity.candidate_names(sweep, bar))
     for name, seeds in candidates["candidates"].items():
         assert seeds[0] == rows[name]["summary"] and len(seeds) == methods["seeds"]
+
+
+def test_per_class_subset_takes_the_first_of_every_class():
+    from scaledrop_lib.studies.sensitivity import per_class_subset
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])  # sorted by class, as the test split
+    assert per_class_subset(labels, 2).tolist() == [0, 1, 3, 4, 6, 7]
+    shuffled = torch.tensor([2, 0, 1, 0, 2, 1])
+    assert per_class_subset(shuffled, 1).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="class 0 has 3 inputs, fewer than 4"):
+        per_class_subset(labels, 4)
