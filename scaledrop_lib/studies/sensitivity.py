@@ -233,9 +233,10 @@ def scale_statistics(model: nn.Module) -> list[dict[str, float]]:
                 "p": float(layer.scale_dropout.p),
             }
         )
-    units = [m for m in model.modules() if isinstance(m, ScaledBinaryUnit)]
-    shifts = [u.shift for u in units if u.layer.scale_dropout is not None]
-    for row, shift in zip(rows, shifts, strict=False):
+    # a layer's learned shift beta lives in its unit (none outside a unit, or outside BN)
+    shift_of = {id(m.layer): m.shift for m in model.modules() if isinstance(m, ScaledBinaryUnit)}
+    for row, (_, layer) in zip(rows, scale_dropout_layers(model), strict=True):
+        shift = shift_of.get(id(layer))
         row["mean_abs_beta"] = math.nan if shift is None else float(shift.detach().abs().mean())
     return rows
 
@@ -279,6 +280,8 @@ MNIST_EVALUATED = (
     "mc_dropout_float",
     "float",
 )
+#: The evaluated methods that sample T Monte-Carlo passes.
+_SAMPLED = ("scale_dropout", "spin_dropout", "spatial_spin_dropout", "mc_dropout_float")
 
 
 def evaluate_methods(
@@ -289,23 +292,14 @@ def evaluate_methods(
     jobs = [(k, method) for k in range(seeds) for method in MNIST_EVALUATED]
     for k, method in progress_bar(jobs, desc="methods x seeds", enabled=progress):
         record = out["methods"].setdefault(method, [])
-        if method == "ensemble":
-            members = load_mnist_ensemble(k)
-            summary = uncertainty_summary(
-                ensemble_predictor(members),
-                deterministic_predictor(members[0]),
-                data.images,
-                data.labels,
-                data.ood,
-            )
-            record.append({"5": summary.to_dict()})
+        if method not in _SAMPLED:  # one deterministic pass, or the ensemble's members
+            predict = method_predictor(method, k, T=1)
+            # the ensemble is judged against its first member, the seed's deterministic net
+            reference = predict if method != "ensemble" else method_predictor("deterministic", k, 1)
+            summary = uncertainty_summary(predict, reference, data.images, data.labels, data.ood)
+            record.append({str(summary.samples): summary.to_dict()})
             continue
         model = load_pretrained(mnist_recipe_name(method, k))[0]
-        if method in ("deterministic", "float"):
-            predictor = deterministic_predictor(model)
-            summary = uncertainty_summary(predictor, predictor, data.images, data.labels, data.ood)
-            record.append({"1": summary.to_dict()})
-            continue
         record.append(_summaries(model, data, Ts))
         if method == "scale_dropout":
             out["mechanism"].append(
@@ -324,9 +318,7 @@ def method_predictor(method: str, seed_index: int, T: int) -> Predictor:
     if method == "ensemble":
         return ensemble_predictor(load_mnist_ensemble(seed_index))
     model = load_pretrained(mnist_recipe_name(method, seed_index))[0]
-    if method in ("deterministic", "float"):
-        return deterministic_predictor(model)
-    return mc_predictor(model, T)
+    return mc_predictor(model, T) if method in _SAMPLED else deterministic_predictor(model)
 
 
 #: Rotation angles (degrees) and Gaussian noise levels (pixel sd) of the shift part.
@@ -550,12 +542,12 @@ def run_sweep(
 def candidate_names(sweep: dict[str, Any], bar: Mapping[str, float]) -> list[str]:
     """Sweep variants whose error or OOD gain over their own deterministic pass exceeds the
     visibility ``bar`` (one seed: candidates to check on more seeds)."""
-    names = []
-    for row in sweep["rows"]:
-        gains = row["summary"]["error_gain"], row["summary"]["ood_gain"]
-        if any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, _GAINS, strict=True)):
-            names.append(row["variant"]["name"])
-    return names
+    return [row["variant"]["name"] for row in sweep["rows"] if _above_bar(row["summary"], bar)]
+
+
+def _above_bar(summary: Mapping[str, float], bar: Mapping[str, float]) -> bool:
+    """Whether a one-seed gain (error or OOD) over the own deterministic pass clears ``bar``."""
+    return any(math.isfinite(summary[key]) and summary[key] > bar[key] for key in _GAINS)
 
 
 def run_candidates(
@@ -609,6 +601,7 @@ def candidates_table(candidates: dict[str, Any], methods: dict[str, Any]) -> Tab
     rows = []
     for name, seeds in candidates["candidates"].items():
         error = [s["error_auroc_entropy"] for s in seeds]
+        # zip without strict: a --tiny run has fewer method seeds than candidate seeds
         vs_net = [e - d for e, d in zip(error, det_error, strict=False)]
         ood_vs_net = [s["ood_auroc_entropy"] - d for s, d in zip(seeds, det_ood, strict=False)]
         verdicts = [_difference_verdict(v, True)[0] for v in (vs_net, ood_vs_net)]
@@ -789,8 +782,6 @@ def sweep_table(
         summary, variant = row["summary"], row["variant"]
         if factors is not None and variant["factor"] not in factors:
             continue
-        gains = (summary["error_gain"], summary["ood_gain"])
-        visible = any(math.isfinite(g) and g > bar[k] for g, k in zip(gains, _GAINS, strict=True))
         name = variant["name"] + ("" if variant["paper_allows"] else " (departure)")
         rows.append(
             [
@@ -799,9 +790,9 @@ def sweep_table(
                 summary["mutual_information"],
                 statistics.fmean(s["mean_abs_alpha_minus_1"] for s in row["scales"]),
                 max(layer["prediction_flip_share"] for layer in row["layers"]),
-                gains[0],
-                gains[1],
-                "candidate" if visible else "no",
+                summary["error_gain"],
+                summary["ood_gain"],
+                "candidate" if _above_bar(summary, bar) else "no",
             ]
         )
     return Table(
