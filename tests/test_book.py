@@ -40,7 +40,7 @@ def test_handle_mime_renders_a_raw_html_plot():
     assert "Plotly.newPlot(" in html
     # the figure's "</script>" must not close the script tag early
     assert html.count("</script>") == 1
-    payload = html.split("var fig=", 1)[1].split(";Plotly.newPlot", 1)[0]
+    payload = html.split("var fig=", 1)[1].split(";function draw()", 1)[0]
     assert json.loads(payload.replace("<\\/", "</")) == FIGURE
 
 
@@ -71,7 +71,7 @@ def test_sphinx_extension_ships_plotly_js_and_the_table_css(tmp_path):
     js_files, css_files = [], []
 
     app = SimpleNamespace(
-        connect=lambda event, fn: calls.setdefault(event, fn),
+        connect=lambda event, fn: calls.setdefault(event, []).append(fn),
         add_js_file=lambda name, **kw: js_files.append((name, kw)),
         add_css_file=lambda name, **kw: css_files.append(name),
         builder=SimpleNamespace(format="html"),
@@ -79,10 +79,23 @@ def test_sphinx_extension_ships_plotly_js_and_the_table_css(tmp_path):
     )
     meta = setup(app)
     assert meta["parallel_read_safe"]
-    calls["builder-inited"](app)
-    assert js_files == [(PLOTLY_JS, {"priority": 1})]
-    assert css_files == [TABLE_CSS_FILE]
-    calls["build-finished"](app, None)
+    for handler in calls["builder-inited"]:
+        handler(app)
+    assert js_files == [] and css_files == [TABLE_CSS_FILE]  # plotly.js: per page, below
+
+    def page(*args):
+        for handler in calls["html-page-context"]:
+            handler(*args)
+
+    page(app, "text", "page.html", {"body": "<p>no figure</p>"}, None)
+    assert js_files == []
+    figure = figure_html(FIGURE, div_id="x")
+    page(app, "figures", "page.html", {"body": figure}, None)
+    assert js_files == [(PLOTLY_JS, {"priority": 1, "defer": "defer"})]
+    # each figure waits for the deferred plotly.js when the page parses before it has run
+    assert "DOMContentLoaded" in figure and "window.Plotly" in figure
+    for handler in calls["build-finished"]:
+        handler(app, None)
     shipped = tmp_path / "_static" / PLOTLY_JS
     assert shipped.read_bytes() == plotly_js_path().read_bytes()
     assert shipped.stat().st_size > 1_000_000  # the real plotly.js, not a stub

@@ -37,6 +37,24 @@ def test_line_figure_colours_named_methods_and_checks_lengths():
         line_figure([1, 2], {"a": [1]}, title="t", x_title="x", y_title="y")
 
 
+def test_line_figure_error_bars_and_log_axis():
+    fig = line_figure(
+        [1, 10],
+        {"a": [0.1, 0.2], "b": [1, 2]},
+        errors={"a": [0.01, 0.02]},
+        log_x=True,
+        title="t",
+        x_title="x",
+        y_title="y",
+    )
+    assert list(fig.data[0].error_y.array) == [0.01, 0.02] and fig.data[1].error_y.array is None
+    assert fig.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="do not exist"):
+        line_figure([1], {"a": [1]}, errors={"c": [1]}, title="t", x_title="x", y_title="y")
+    with pytest.raises(ValueError, match="errors of 'a' has 2 values"):
+        line_figure([1], {"a": [1]}, errors={"a": [1, 2]}, title="t", x_title="x", y_title="y")
+
+
 def test_image_grid_flips_rows_so_the_image_is_upright():
     image = np.arange(6, dtype=float).reshape(2, 3)
     fig = image_grid([image[None]], ["one"], columns=1)

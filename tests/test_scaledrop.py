@@ -46,6 +46,33 @@ def test_random_variant_draws_one_value_inside_alpha_range():
     assert float(values.std()) > 0.3  # uniform over [0.5, 2]: sd = 0.43
 
 
+def test_random_range_fixes_the_interval_of_the_draw():
+    drop = ScaleDropout(
+        p=1.0, variant="random", random_range=(0.0, 2.0), generator=torch.Generator().manual_seed(3)
+    )
+    values = draws(drop, 2000)[:, 0]
+    # alpha spans [0.5, 2]; the draw must reach below 0.5 now. U[0, 2]: mean 1, sd 0.577,
+    # the mean of 2000 draws has sd 0.013 (+-4 sd = 0.052)
+    assert float(values.min()) >= 0.0 and float(values.max()) <= 2.0
+    assert float(values.min()) < 0.1
+    assert abs(float(values.mean()) - 1.0) < 0.052
+
+
+@pytest.mark.parametrize(
+    ("variant", "random_range", "match"),
+    [
+        ("unitary", (0.0, 2.0), "random_range applies"),
+        ("random", (1.0, 1.0), "0 <= low < high"),
+        ("random", (-1.0, 1.0), "0 <= low < high"),
+        ("random", (0.0, float("nan")), "0 <= low < high"),
+        ("random", "ab", "pair"),
+    ],
+)
+def test_random_range_is_validated(variant, random_range, match):
+    with pytest.raises(ValueError, match=match):
+        ScaleDropout(p=0.5, variant=variant, random_range=random_range)
+
+
 def test_element_granularity_draws_one_bit_per_channel():
     drop = ScaleDropout(p=0.5, granularity="element", generator=torch.Generator().manual_seed(2))
     out = draws(drop, 2000)

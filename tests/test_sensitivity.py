@@ -51,6 +51,9 @@ def test_variants_build_the_model_they_describe():
     assert [layer.scale_dropout.p for _, layer in layers] == [0.0, 0.0, 0.0, 0.2]
     base = build_variant(variant("base"))
     assert all(float(a.detach().sub(1).abs().max()) == 0 for a in scale_vectors(base))
+    wide = scale_dropout_layers(build_variant(variant("random U[0, 2]")))
+    assert {layer.scale_dropout.random_range for _, layer in wide} == {(0.0, 2.0)}
+    assert variant("30 epochs").patience is None and variant("base").patience == 6
     before = build_variant(variant("before BN"))
     assert {u.placement for u in before.modules() if isinstance(u, ScaledBinaryUnit)} == {
         "before_bn"
@@ -82,7 +85,10 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     assert manifest[sensitivity.SWEEP_RESULT]["command"].endswith("--part sweep")
     shift = load_result(sensitivity.SHIFT_RESULT, tmp_path)
     assert shift["angles"] == [0, 90] and set(shift["methods"]) == set(sensitivity.MNIST_EVALUATED)
-    det = shift["methods"]["deterministic"][0]["rotation"]
+    assert shift["Ts"] == [3, 5]
+    det = sensitivity.shift_record(shift["methods"]["deterministic"][0], 5)["rotation"]
+    sampled = shift["methods"]["scale_dropout"][0]
+    assert set(sampled) == {"3", "5"} and set(shift["methods"]["ensemble"][0]) == {"5"}
     # independent: the deterministic net's accuracy on the 50 unrotated images
     from scaledrop_lib.data.mnist import load_mnist5k_splits
     from scaledrop_lib.routines.zoo import load_pretrained, mnist_recipe_name
@@ -95,10 +101,18 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
         expected = float((net(x).argmax(1) == y).float().mean())
     assert det["accuracy"][0] == pytest.approx(expected)
     assert det["mutual_information"] == [0.0, 0.0]
-    assert len(sensitivity.shift_table(shift, "noise").rows) == len(sensitivity.MNIST_EVALUATED)
+    assert len(sensitivity.shift_table(shift, "noise", T=3).rows) == len(
+        sensitivity.MNIST_EVALUATED
+    )
+    with pytest.raises(ValueError, match="T must be one of"):
+        sensitivity.shift_table(shift, "noise", T=20)
+    per_T = sensitivity.shift_samples_table(shift, "rotation")
+    assert [str(row[0]) for row in per_T.rows] == [
+        str(sensitivity.METHOD_LABELS[m]) for m in sensitivity._SAMPLED
+    ]
     from scaledrop_lib.viz import shift_curves_figure
 
-    fig = shift_curves_figure(shift, "rotation", "accuracy")
+    fig = shift_curves_figure(shift, "rotation", "accuracy", T=5)
     assert len(fig.data) == len(sensitivity.MNIST_EVALUATED)
     with pytest.raises(ValueError, match="kind"):
         shift_curves_figure(shift, "blur")
@@ -106,6 +120,14 @@ def test_tiny_command_writes_both_results_with_their_commands(tmp_path):
     assert len(variation["ideal"]) == 1 and len(variation["aware"][0]) == 2  # seeds, levels
     assert all(0 <= acc <= 1 for level in variation["ideal"][0] for acc in level)
     assert len(sensitivity.variation_table(variation).rows) == 2
+    digits = load_result(sensitivity.DIGITS_RESULT, tmp_path)
+    assert digits["workload"] == "8x8 digits" and set(digits["methods"]) == {
+        "deterministic",
+        "scale_dropout",
+    }
+    assert [set(r) for r in digits["methods"]["scale_dropout"]] == [{"5", "10"}] * 2
+    assert "8x8 digits" in sensitivity.verdict_table(digits, T=10).title
+    assert "8x8 digits" in sensitivity.methods_table(digits, T=10, part="calibration").title
     candidates = load_result(sensitivity.CANDIDATES_RESULT, tmp_path)
     base = candidates["candidates"]["base"]
     assert len(base) == 2 and base[0] == sweep["rows"][0]["summary"]  # seed 0 is the sweep's
@@ -250,6 +272,10 @@ def test_committed_results_agree_with_each_other():
     assert base["summary"] == methods["methods"]["scale_dropout"][0][str(sweep["T"])]
     assert base["layers"] == methods["mechanism"][0]["layers"]
     rows = {row["variant"]["name"]: row for row in sweep["rows"]}
+    # the committed sweep describes today's VARIANTS, every field of them
+    assert [row["variant"] for row in sweep["rows"]] == [
+        json.loads(json.dumps(v.to_dict())) for v in VARIANTS
+    ]
     bar = visibility_threshold(methods)
     assert sorted(candidates["candidates"]) == sorted(sensitivity.candidate_names(sweep, bar))
     for name, seeds in candidates["candidates"].items():
@@ -265,3 +291,20 @@ def test_per_class_subset_takes_the_first_of_every_class():
     assert per_class_subset(shuffled, 1).tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="class 0 has 3 inputs, fewer than 4"):
         per_class_subset(labels, 4)
+
+
+def test_committed_digits_results_are_what_the_zoo_models_give():
+    """Recompute the deterministic nets' accuracy and Eq. 24 clean rejection on the 8x8 test
+    split with plain torch, independently of the study's evaluation code."""
+    from scaledrop_lib.data.digits import load_digits_splits
+    from scaledrop_lib.routines.zoo import load_pretrained
+
+    digits = load_result(sensitivity.DIGITS_RESULT)
+    x, y = load_digits_splits().test.tensors
+    for k, record in enumerate(digits["methods"]["deterministic"]):
+        net = load_pretrained(sensitivity.DIGITS_MODELS["deterministic"].format(k))[0]
+        with torch.no_grad():
+            expected = float((net(x).argmax(1) == y).float().mean())
+        assert record["1"]["accuracy"] == pytest.approx(expected)
+    assert len(digits["methods"]["scale_dropout"]) == digits["seeds"] == sensitivity.DIGITS_SEEDS
+    assert all(set(r) == {"20", "50"} for r in digits["methods"]["scale_dropout"])

@@ -630,6 +630,17 @@ def test_sweep_uses_nested_samples_and_reseeds():
     assert sweep.accuracy[1, 1] == accuracy(probs[:5].mean(0), y)
     assert sweep.entropy[1, 2] == pytest.approx(float(predictive_entropy(probs).mean()))
     assert sweep.accuracy.shape == (2, 3)
+    from scaledrop_lib.studies.sweeps import stack_sweeps
+
+    one = sweep_T(model, x, y, [1, 5, 10], seeds=[3])
+    stacked = stack_sweeps([sweep, one])
+    assert stacked.accuracy.shape == (3, 3) and stacked.seeds == [0, 1, 2]
+    assert (stacked.accuracy[2] == one.accuracy[0]).all()
+    assert (stacked.accuracy[0] == sweep.accuracy[0]).all()
+    with pytest.raises(ValueError, match="same Ts"):
+        stack_sweeps([sweep, sweep_T(model, x, y, [1, 5], seeds=[3])])
+    with pytest.raises(ValueError, match="empty"):
+        stack_sweeps([])
 
 
 def test_mean_confidence_interval_matches_scipy():

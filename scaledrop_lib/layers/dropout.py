@@ -8,7 +8,8 @@ dropped scale is not zeroed, as Eq. 6 as printed would do, but replaced (Sec. II
 
 with r = 1 (``unitary``, the paper's choice), r = mean(alpha) (``average``) or r a random
 draw, uniform over [min(alpha), max(alpha)] (``random``; one scalar per draw, so the whole
-vector becomes that value). With ``granularity="layer"`` (the paper's default, one random
+vector becomes that value; ``random_range`` fixes the interval instead, since the paper does
+not give one). With ``granularity="layer"`` (the paper's default, one random
 bit per layer) the whole vector is replaced at once; ``"element"`` draws one bit per output
 channel (more RNGs in hardware, for comparison).
 
@@ -19,6 +20,7 @@ samples (Sec. IV-B).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -81,6 +83,9 @@ class ScaleDropout(StochasticModule):
         What a dropped scale becomes: 1, mean(alpha), or a uniform draw over alpha's range.
     granularity : {"layer", "element"}
         One Bernoulli draw for the whole vector (the paper) or one per channel.
+    random_range : (low, high), optional
+        For ``variant="random"``: draw the replacement from U[low, high] instead of from
+        alpha's current range (0 <= low < high, both finite).
     generator : torch.Generator, optional
         Source of the random bits (default: torch's global generator).
     mask_source : callable, optional
@@ -99,9 +104,11 @@ class ScaleDropout(StochasticModule):
         granularity: str = "layer",
         generator: torch.Generator | None = None,
         mask_source: MaskSource | None = None,
+        random_range: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(p, generator)
         self.variant = check_choice("variant", variant, VARIANTS)
+        self.random_range = check_random_range(random_range, self.variant)
         self.granularity = check_choice("granularity", granularity, GRANULARITIES)
         self.mask_source = mask_source or bernoulli_drop_mask
         self.last_drop: torch.Tensor | None = None
@@ -112,8 +119,11 @@ class ScaleDropout(StochasticModule):
             return torch.ones_like(alpha)
         if self.variant == "average":
             return alpha.mean().expand_as(alpha)
-        # random: one draw, uniform over the current range of alpha (no gradient through it)
-        lo, hi = alpha.detach().min(), alpha.detach().max()
+        # random: one draw, uniform over the given range or alpha's current one (no gradient)
+        if self.random_range is not None:
+            lo, hi = (torch.tensor(v, dtype=alpha.dtype) for v in self.random_range)
+        else:
+            lo, hi = alpha.detach().min(), alpha.detach().max()
         u = torch.rand((), generator=self.generator)
         return (lo + (hi - lo) * u).to(alpha.dtype).expand_as(alpha)
 
@@ -131,7 +141,30 @@ class ScaleDropout(StochasticModule):
         return torch.where(drop, self.replacement(alpha), alpha)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, variant={self.variant}, granularity={self.granularity}"
+        extra = f", random_range={self.random_range}" if self.random_range is not None else ""
+        return (
+            f"{super().extra_repr()}, variant={self.variant}, granularity={self.granularity}"
+            + extra
+        )
+
+
+def check_random_range(
+    random_range: tuple[float, float] | None, variant: str
+) -> tuple[float, float] | None:
+    """Validate ``random_range`` (only meaningful for the random variant)."""
+    if random_range is None:
+        return None
+    if variant != "random":
+        raise ValueError(f"random_range applies to variant='random' only, not {variant!r}")
+    try:
+        low, high = (float(v) for v in random_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"random_range must be a pair (low, high), got {random_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0.0 <= low < high):
+        raise ValueError(
+            f"random_range must satisfy 0 <= low < high (finite), got {random_range!r}"
+        )
+    return low, high
 
 
 class MCDropout(StochasticModule):

@@ -58,6 +58,7 @@ from scaledrop_lib.studies.sweeps import (
     MCSummary,
     TSweep,
     mc_summary,
+    stack_sweeps,
     sweep_T,
 )
 from scaledrop_lib.studies.variation import (
@@ -96,6 +97,7 @@ __all__ = [
     "rotation_sweep",
     "segmentation_under_shift",
     "sign_flip_fractions",
+    "stack_sweeps",
     "sweep_T",
     "uncertainty_summary",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,3 +93,17 @@ def sweep_T(
             acc[s, i] = accuracy(probs[:T].mean(dim=0), labels)
             ent[s, i] = float(predictive_entropy(probs[:T]).mean())
     return TSweep(list(Ts), list(seeds), acc, ent)
+
+
+def stack_sweeps(sweeps: Sequence[TSweep]) -> TSweep:
+    """Several T sweeps over the same Ts as one, a row per sweep row (e.g. one mask seed of
+    each of several independently trained models, to show the spread over training seeds).
+    The result's ``seeds`` are the row indices."""
+    if not sweeps:
+        raise ValueError("sweeps must not be empty")
+    Ts = sweeps[0].Ts
+    if any(s.Ts != Ts for s in sweeps):
+        raise ValueError("every sweep must use the same Ts")
+    accuracy = np.vstack([s.accuracy for s in sweeps])
+    entropy = np.vstack([s.entropy for s in sweeps])
+    return TSweep(list(Ts), list(range(len(accuracy))), accuracy, entropy)

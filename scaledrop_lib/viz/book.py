@@ -7,7 +7,8 @@ Two pieces, both wired up by configuration rather than by notebooks:
   ``application/vnd.plotly.v1+json``, as a ``<div>`` plus a ``Plotly.newPlot`` call. myst-nb
   would otherwise skip that mime type with a warning (fatal under ``-W``).
 * :func:`setup`, a Sphinx extension (``sphinx.extra_extensions`` in ``_config.yml``) that ships
-  one copy of the installed ``plotly.min.js`` with the book, so no page needs a CDN.
+  one copy of the installed ``plotly.min.js`` with the book, so no page needs a CDN, and loads
+  it (deferred) only on pages that hold a figure.
 
 The JSON output is also what keeps stored notebooks small: no page or ``.ipynb`` carries its
 own 4.8 MB copy of plotly.js.
@@ -50,9 +51,12 @@ def figure_html(figure: dict[str, Any], div_id: str | None = None) -> str:
     return (
         f'<div id="{div_id}" class="plotly-graph-div" style="width:100%;height:{height}px;">'
         f"</div>\n<script>(function(){{var fig={payload};"
+        f"function draw(){{"
         f'Plotly.newPlot("{div_id}",fig.data||[],fig.layout||{{}},'
         f"Object.assign({{responsive:true}},fig.config||{{}}))"
-        f".then(function(){{if(fig.frames){{Plotly.addFrames('{div_id}',fig.frames);}}}});"
+        f".then(function(){{if(fig.frames){{Plotly.addFrames('{div_id}',fig.frames);}}}});}}"
+        # plotly.js loads deferred: it has run by DOMContentLoaded, not while the page parses
+        f'if(window.Plotly){{draw();}}else{{document.addEventListener("DOMContentLoaded",draw);}}'
         f"}})();</script>"
     )
 
@@ -109,10 +113,18 @@ div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }
 
 def _add_static_files(app: Any) -> None:
     if app.builder.format == "html":
-        # priority 1: load before anything else (e.g. require.js, which would otherwise make
-        # plotly.js register as an AMD module instead of setting window.Plotly).
-        app.add_js_file(PLOTLY_JS, priority=1)
         app.add_css_file(TABLE_CSS_FILE)
+
+
+def _add_plotly_where_needed(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    # plotly.min.js is 4.8 MB: only pages with a figure load it, and deferred, so the text shows
+    # at once (each figure's script waits for DOMContentLoaded, by which time it has run).
+    # priority 1: before anything else (e.g. require.js, which would otherwise make plotly.js
+    # register as an AMD module instead of setting window.Plotly).
+    if app.builder.format == "html" and 'class="plotly-graph-div"' in context.get("body", ""):
+        app.add_js_file(PLOTLY_JS, priority=1, defer="defer")
 
 
 def _copy_static_files(app: Any, exception: Exception | None) -> None:
@@ -146,4 +158,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", _add_static_files)
     app.connect("build-finished", _copy_static_files)
     app.connect("html-page-context", _drop_thebe_scripts)
+    app.connect("html-page-context", _add_plotly_where_needed)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -11,7 +11,7 @@ import torch
 
 from scaledrop_lib.hardware.cim import LayerMapping, crossbar_tiles
 from scaledrop_lib.metrics.calibration import expected_calibration_error, reliability_diagram_data
-from scaledrop_lib.studies.sensitivity import METHOD_LABELS
+from scaledrop_lib.studies.sensitivity import METHOD_LABELS, shift_record
 from scaledrop_lib.viz.plotting import METHOD_COLORS, fit_to_column
 
 
@@ -132,7 +132,7 @@ def mapping_figure(mapping: LayerMapping, rows_per_weight: int = 2) -> go.Figure
 
 
 def shift_curves_figure(
-    shift: dict[str, Any], kind: str = "rotation", metric: str = "entropy"
+    shift: dict[str, Any], kind: str = "rotation", metric: str = "entropy", T: int = 50
 ) -> go.Figure:
     """One line per method over the shift levels of
     :func:`scaledrop_lib.studies.sensitivity.evaluate_shift`: the mean over training seeds,
@@ -146,15 +146,20 @@ def shift_curves_figure(
         Which shift.
     metric : {"accuracy", "entropy", "mutual_information"}
         What to plot.
+    T : int
+        Monte-Carlo passes of the sampled methods (one of the study's ``Ts``).
     """
+
     if kind not in ("rotation", "noise"):
         raise ValueError(f"kind must be 'rotation' or 'noise', got {kind!r}")
     if metric not in ("accuracy", "entropy", "mutual_information"):
         raise ValueError(f"metric must be accuracy, entropy or mutual_information, got {metric!r}")
+    if T not in shift["Ts"]:
+        raise ValueError(f"T must be one of the study's {shift['Ts']}, got {T!r}")
     levels = shift["angles"] if kind == "rotation" else shift["noise"]
     fig = go.Figure()
     for method, seeds in shift["methods"].items():
-        values = np.array([record[kind][metric] for record in seeds], dtype=float)
+        values = np.array([shift_record(r, T)[kind][metric] for r in seeds], dtype=float)
         sd = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
         name = str(METHOD_LABELS.get(method, method))
         fig.add_trace(
@@ -171,7 +176,7 @@ def shift_curves_figure(
     y_title = {"accuracy": "accuracy", "entropy": "predictive entropy (nats)",
                "mutual_information": "mutual information (nats)"}[metric]  # fmt: skip
     fig.update_layout(
-        title=f"28x28 MNIST, {kind}: {y_title} (mean ± sd over {shift['seeds']} seeds)",
+        title=f"28x28 MNIST, {kind}: {y_title} (mean ± sd over {shift['seeds']} seeds, T = {T})",
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=420,

@@ -123,6 +123,8 @@ def line_figure(
     title: str,
     x_title: str,
     y_title: str,
+    errors: dict[str, Sequence[float]] | None = None,
+    log_x: bool = False,
 ) -> go.Figure:
     """One line per named series; named methods get their book colour.
 
@@ -134,14 +136,36 @@ def line_figure(
         Legend name -> y values (same length as ``x``).
     title, x_title, y_title : str
         Figure and axis titles (give units in the axis titles).
+    errors : dict of str to sequence of float, optional
+        Legend name -> symmetric error-bar half-widths (e.g. a standard deviation over seeds),
+        same length as ``x``; series without an entry get no error bars.
+    log_x : bool
+        Logarithmic x axis (e.g. for a number of passes).
     """
+    errors = errors or {}
+    unknown = set(errors) - set(series)
+    if unknown:
+        raise ValueError(f"errors names series that do not exist: {sorted(unknown)}")
     fig = go.Figure()
     for name, y in series.items():
         if len(y) != len(x):
             raise ValueError(f"series {name!r} has {len(y)} values but x has {len(x)}")
         line = {"color": METHOD_COLORS[name]} if name in METHOD_COLORS else {}
-        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line))
+        error_y = None
+        if name in errors:
+            if len(errors[name]) != len(x):
+                raise ValueError(
+                    f"errors of {name!r} has {len(errors[name])} values but x has {len(x)}"
+                )
+            error_y = {"type": "data", "array": list(errors[name]), "visible": True}
+        fig.add_trace(
+            go.Scatter(
+                x=list(x), y=list(y), mode="lines+markers", name=name, line=line, error_y=error_y
+            )
+        )
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
+    if log_x:
+        fig.update_xaxes(type="log")
     return fig
 
 
