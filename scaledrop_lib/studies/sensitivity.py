@@ -347,6 +347,7 @@ def method_predictor(method: str, seed_index: int, T: int) -> Predictor:
 #: chapter 6 set (``cnn_var_ideal_<k>``, seed 200 + k) and deterministic binary nets of the
 #: ensemble (``cnn_ensemble_<k>``, seed 100 + k); both the digits CNN recipe, 5 seeds each.
 DIGITS_MODELS = {"scale_dropout": "cnn_var_ideal_{}", "deterministic": "cnn_ensemble_{}"}
+#: Training seeds per method of the digits part (the zoo has five 8x8 nets of each).
 DIGITS_SEEDS = 5
 
 

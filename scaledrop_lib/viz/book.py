@@ -147,9 +147,10 @@ def _drop_thebe_scripts(
 ) -> None:
     # jupyter-book always loads sphinx-thebe; the book has no live kernel (launch_buttons.thebe
     # is false), so its scripts only name an outside host and declare THEBE_JS_URL twice
+    # in place: Sphinx's per-page add_js_file (used below for plotly.js) appends to this list
     scripts = context.get("script_files")
     if scripts:
-        context["script_files"] = [s for s in scripts if not _is_thebe_script(s)]
+        scripts[:] = [s for s in scripts if not _is_thebe_script(s)]
 
 
 def setup(app: Any) -> dict[str, Any]:
@@ -159,4 +160,11 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("build-finished", _copy_static_files)
     app.connect("html-page-context", _drop_thebe_scripts)
     app.connect("html-page-context", _add_plotly_where_needed)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
+    # env_version: bump it when the HTML of a figure changes, so Sphinx rebuilds the pickled
+    # doctrees that hold the old HTML (2: figures wait for the deferred plotly.js)
+    return {
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+        "version": "2",
+        "env_version": 2,
+    }
