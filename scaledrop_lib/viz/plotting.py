@@ -164,8 +164,8 @@ def line_figure(
             )
         )
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
-    if log_x:
-        fig.update_xaxes(type="log")
+    if log_x:  # ticks at the data's x values: a log axis would otherwise label 2 and 5 alone
+        fig.update_xaxes(type="log", tickvals=list(x))
     return fig
 
 
