@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaledrop-installed
 NBVAL_OPTS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval.cfg --nbval-cell-timeout 900
 
-.PHONY: help book test lint lab notebooks zoo zoo-mnist lock clean
+.PHONY: help book book-check chromium test lint lab notebooks zoo zoo-mnist lock clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book       set up .venv, execute the notebooks, build the HTML book"
-	@echo "make test       set up .venv, lint, unit tests, then pytest --nbval notebooks/"
+	@echo "make test       set up .venv, lint, unit tests, pytest --nbval notebooks/, then book-check"
+	@echo "make book-check build the book from the stored outputs and read every page in Chromium"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
 	@echo "make zoo        retrain the committed checkpoints (scaledrop_lib/checkpoints)"
@@ -34,10 +35,31 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest tests/
 	@ls notebooks/*.ipynb >/dev/null || { echo "no notebooks found"; exit 1; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(NBVAL_OPTS) notebooks/
+	$(MAKE) book-check
+
+# The book as readers get it, from the notebooks' stored outputs that nbval has just checked (no
+# second execution: execute_notebooks "off" in a copy of _config.yml), then every page read in
+# headless Chromium (tools/check_book_browser.py); screenshots go to _build/screenshots/.
+STORED := _build/stored
+book-check: $(STAMP) chromium
+	mkdir -p $(STORED)
+	sed -e 's|^  execute_notebooks: .*|  execute_notebooks: "off"|' \
+		-e 's|api_package: book/_ext|api_package: $(CURDIR)/book/_ext|' _config.yml > $(STORED)/_config.yml
+	grep -q 'execute_notebooks: "off"' $(STORED)/_config.yml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(STORED)/_config.yml \
+		--path-output $(STORED) --warningiserror --nitpick --keep-going .
+	$(BIN)/python tools/check_book_browser.py $(STORED)/_build/html --screenshots _build/screenshots
+
+# The browser check drives Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@test -x /usr/lib/chromium/chromium || command -v chromium >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y --no-install-recommends chromium; \
+	else echo "make test needs Chromium: install the Debian package 'chromium' (apt-get install chromium)"; exit 1; fi; }
 
 lab: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab notebooks/

@@ -79,6 +79,11 @@ def test_sphinx_extension_ships_plotly_js_and_the_table_css(tmp_path):
     )
     meta = setup(app)
     assert meta["parallel_read_safe"]
+    config = SimpleNamespace(html_context={"github_user": "someone"})
+    for handler in calls["config-inited"]:
+        handler(app, config)
+    # an empty mode makes the theme's script log an error on every page
+    assert config.html_context == {"github_user": "someone", "default_mode": "light"}
     for handler in calls["builder-inited"]:
         handler(app)
     assert js_files == [] and css_files == [TABLE_CSS_FILE]  # plotly.js: per page, below

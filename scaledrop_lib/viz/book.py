@@ -95,7 +95,8 @@ class PlotlyMimeRenderer:
 
 #: Style of :class:`scaledrop_lib.tables.Table` in the book: spaced cells, a ruled header, and a
 #: scroll bar instead of a clipped column when a table is wider than the page. Headers and text
-#: cells wrap; numbers (right-aligned) never do.
+#: cells wrap; numbers (right-aligned) never do. Printed text outputs wrap at the column instead
+#: of scrolling sideways (tables are Tables, so no printed table relies on long lines).
 TABLE_CSS_FILE = "scaledrop-tables.css"
 TABLE_CSS = """\
 table.scaledrop-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 0.9em; }
@@ -108,7 +109,20 @@ table.scaledrop-table th, table.scaledrop-table td:not([style*="right"]) { white
 table.scaledrop-table thead th { border-bottom: 2px solid #888888; }
 p.scaledrop-table-note { font-size: 0.85em; color: #555555; margin-top: 0; }
 div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }
+div.cell_output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
+
+
+#: The theme's colour mode until the reader picks one. The theme's own default is empty, which
+#: its script rejects with a console error on every page; the figures are drawn on white.
+DEFAULT_THEME_MODE = "light"
+
+
+def _set_default_theme_mode(app: Any, config: Any) -> None:
+    # pydata-sphinx-theme reads the mode from the template context, not its theme options
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", DEFAULT_THEME_MODE)
+    config.html_context = context
 
 
 def _add_static_files(app: Any) -> None:
@@ -156,6 +170,7 @@ def _drop_thebe_scripts(
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point: ship plotly.min.js and the tables' CSS with the book, and
     leave sphinx-thebe's unused scripts out of its pages."""
+    app.connect("config-inited", _set_default_theme_mode)
     app.connect("builder-inited", _add_static_files)
     app.connect("build-finished", _copy_static_files)
     app.connect("html-page-context", _drop_thebe_scripts)
