@@ -19,6 +19,8 @@ help:
 	@echo "make lock       rewrite requirements-lock.txt from the current .venv"
 	@echo "make clean      remove .venv, _build and caches"
 
+# Notebooks executed for storage (notebooks, book, nbval) run with SCALEDROP_PROGRESS=0: no
+# progress bar lands in a stored output; a live JupyterLab session shows them.
 # One set-up for every target: exact pins from the lock file, then this package (editable,
 # so its myst-nb plugin entry point and the notebooks see the working tree).
 $(STAMP): requirements-lock.txt pyproject.toml
@@ -28,7 +30,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
+	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
 	@echo "Book built: file://$(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
@@ -38,7 +40,7 @@ lint: $(STAMP)
 test: lint chromium
 	$(BIN)/python -m pytest tests/
 	@ls notebooks/*.ipynb >/dev/null || { echo "no notebooks found"; exit 1; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(NBVAL_OPTS) notebooks/
+	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(NBVAL_OPTS) notebooks/
 	$(MAKE) book-check
 
 # The book as readers get it, from the notebooks' stored outputs that nbval has just checked (no
@@ -66,7 +68,7 @@ lab: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/ruff format notebooks/  # before executing: ruff rewrites output floats inexactly
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
 
 zoo: $(STAMP)

@@ -61,3 +61,31 @@ def test_lock_file_pins_every_requirement_exactly():
     assert all("==" in line for line in lines), [x for x in lines if "==" not in x]
     names = {line.split("==")[0].lower() for line in lines}
     assert {"torch", "jupyter-book", "nbval", "plotly", "ipywidgets", "numpy"} <= names
+
+
+def test_no_stored_output_carries_a_progress_bar_or_stderr():
+    """Stored outputs are what the book shows: bars belong to live sessions only (the stored
+    runs set SCALEDROP_PROGRESS=0), and stderr would show as red boxes in JupyterLab."""
+    import json
+    import re
+
+    bar = re.compile(r"\d+%\|")
+    found = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "stream":
+                    continue
+                text = "".join(output["text"])
+                if output["name"] == "stderr" or bar.search(text):
+                    found.append(f"{path.name} cell {cell.get('id')}: {text[:60]!r}")
+    assert found == []
+
+
+def test_stored_runs_turn_progress_bars_off():
+    from scaledrop_lib.progress import PROGRESS_ENV
+
+    makefile = (ROOT / "Makefile").read_text()
+    for command in ("jupyter-book build --warningiserror", "pytest $(NBVAL_OPTS)", "nbconvert"):
+        line = next(line for line in makefile.splitlines() if command in line)
+        assert f"{PROGRESS_ENV}=0" in line, command

@@ -27,12 +27,16 @@ def mc_segment(
     images: torch.Tensor,
     T: int,
     batch_size: int | None = 64,
+    progress: bool = False,
 ) -> torch.Tensor:
     """T Monte-Carlo passes with dropout on: foreground probabilities (T, N, 1, H, W).
 
     Seed the masks with :func:`scaledrop_lib.layers.sampling.seed_dropout` before calling for
-    reproducible samples. The naive loop is used (U-Net / SegNet are not sequential).
+    reproducible samples. The naive loop is used (U-Net / SegNet are not sequential);
+    ``progress`` shows a bar over the passes.
     """
     check_images("images", images)
-    logits = mc_predict(model, images, T, batch_size=batch_size, method="naive", logits=True)
+    logits = mc_predict(
+        model, images, T, batch_size=batch_size, method="naive", logits=True, progress=progress
+    )
     return torch.sigmoid(logits)

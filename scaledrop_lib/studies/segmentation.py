@@ -17,6 +17,7 @@ from scaledrop_lib.metrics.segmentation import (
     uncertainty_error_stats,
 )
 from scaledrop_lib.paper import METRIC_NAMES
+from scaledrop_lib.progress import progress as progress_bar
 from scaledrop_lib.tables import Table
 
 
@@ -39,14 +40,16 @@ def segmentation_under_shift(
     levels: list[float],
     T: int = 20,
     seed: int = 0,
+    progress: bool = True,
 ) -> ShiftCurve:
     """Apply ``shift(images, level)`` at each level and run T MC passes (masks seeded by
     ``seed`` at every level): pooled IoU of the mean mask, mean per-pixel predictive entropy and
-    mutual information, and the AUROC of entropy as a detector of wrong pixels."""
+    mutual information, and the AUROC of entropy as a detector of wrong pixels. ``progress``
+    shows a bar over the levels."""
     if len(levels) == 0:
         raise ValueError("levels must not be empty")
     curve = ShiftCurve([float(v) for v in levels], [], [], [], [])
-    for level in levels:
+    for level in progress_bar(list(levels), desc="shift levels", enabled=progress):
         shifted = shift(images, level)
         seed_dropout(model, seed)
         maps = mc_pixel_maps(mc_segment(model, shifted, T))
