@@ -107,9 +107,29 @@ def _with_plotly(root: Path) -> str:
     return '<script defer src="_static/plotly.min.js"></script>'
 
 
+def _menu_figure(colors: list[str]) -> dict:
+    """A real static twin with a slider and a drop-down menu (scaledrop_lib.viz.widgets)."""
+    import plotly.graph_objects as go
+
+    from scaledrop_lib.viz.widgets import static_slider_figure
+
+    def bars(height: float, color: str) -> go.Figure:
+        return go.Figure(go.Bar(x=["a"], y=[height], marker_color=color)).update_layout(
+            title=f"{color} {height}", height=300
+        )
+
+    figure = static_slider_figure(bars, "height", [1.0, 2.0], menu=("color", colors))
+    return json.loads(figure.to_json())
+
+
 def test_a_clean_page_passes(browser, tmp_path):
     head = _with_plotly(tmp_path)
-    body = figure_html(FIGURE, "fig") + figure_html(SLIDER_FIGURE, "slides") + "<pre>short</pre>"
+    body = (
+        figure_html(FIGURE, "fig")
+        + figure_html(SLIDER_FIGURE, "slides")
+        + figure_html(_menu_figure(["red", "blue", "green"]), "menu")
+        + "<pre>short</pre>"
+    )
     _write(tmp_path, "good.html", f'<div class="cell_output">{body}</div>', head)
     assert _problems(browser, tmp_path, "good.html") == []
 
@@ -121,9 +141,13 @@ def test_each_fault_is_reported(browser, tmp_path):
     frozen["layout"] = json.loads(json.dumps(SLIDER_FIGURE["layout"]))
     for step in frozen["layout"]["sliders"][0]["steps"]:
         step["args"] = [{"y": [[3, 4]]}]  # every step shows the same data
+    same = _menu_figure(["red", "blue"])
+    for button in same["layout"]["updatemenus"][0]["buttons"]:
+        button["args"] = [{}, {}]  # every entry leaves the figure as it is
     body = (
         undrawn
         + figure_html(frozen, "frozen")
+        + figure_html(same, "same")
         + r"<p>an equation left raw: \(x^2\)</p>"
         + '<div class="cell_output"><pre style="white-space: pre">'
         + "x" * 400
@@ -136,6 +160,7 @@ def test_each_fault_is_reported(browser, tmp_path):
     found = "\n".join(_problems(browser, tmp_path, "bad.html"))
     assert "figure plotly-x was not drawn" in found
     assert "figure frozen: moving its slider did not change the figure" in found
+    assert "figure same: picking a menu entry did not change the figure" in found
     assert r"raw LaTeX left in the text: \(" in found
     assert "a text output scrolls sideways" in found
     assert "px wider than the text column" in found

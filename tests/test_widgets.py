@@ -74,3 +74,81 @@ def test_live_figure_validates_its_arguments():
         LiveFigure(bar_figure, {"height": [1.0]}, defaults={"height": 5})
     with pytest.raises(ValueError, match="static_parameter 'color'"):
         LiveFigure(bar_figure, {"height": [1.0]}, static_parameter="color")
+
+
+def subplot_figure(height: float, color: str = "red", width: int = 1) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"left {height}", f"right {color}"])
+    fig.add_bar(x=["a"], y=[height], marker_color=color, row=1, col=1)
+    fig.add_scatter(y=[height], row=1, col=2)
+    fig.update_layout(title=f"{color} at {height}")
+    return fig
+
+
+def test_menu_and_slider_show_exactly_the_figure_of_each_pair():
+    heights, colors = [1.0, 2.0, 3.0], ["red", "green"]
+    fig = static_slider_figure(
+        subplot_figure, "height", heights, active_index=2, menu=("color", colors), active_menu=1
+    )
+    assert len(fig.data) == 2 * len(heights) * len(colors)
+    assert len(fig.layout.sliders) == len(colors)
+    # only the active pair's traces start visible, and only its own slider
+    shown = [t for t in fig.data if t.visible]
+    assert [t.y[0] for t in shown] == [3.0, 3.0] and shown[0].marker.color == "green"
+    assert [s.visible for s in fig.layout.sliders] == [False, True]
+    for j, color in enumerate(colors):
+        for step, height in zip(fig.layout.sliders[j].steps, heights, strict=True):
+            picked = [t for t, v in zip(fig.data, step.args[0]["visible"], strict=True) if v]
+            assert [t.y[0] for t in picked] == [height, height]
+            assert picked[0].marker.color == color
+            # the title and the subplot titles follow the slider
+            assert step.args[1]["title.text"] == f"{color} at {height}"
+            texts = [a["text"] for a in step.args[1]["annotations"]]
+            assert texts == [f"left {height}", f"right {color}"]
+    for j, button in enumerate(fig.layout.updatemenus[0].buttons):
+        picked = [t for t, v in zip(fig.data, button.args[0]["visible"], strict=True) if v]
+        assert [t.y[0] for t in picked] == [3.0, 3.0] and picked[0].marker.color == colors[j]
+        assert button.args[1][f"sliders[{j}].active"] == 2
+        assert [button.args[1][f"sliders[{k}].visible"] for k in range(2)] == [
+            k == j for k in (0, 1)
+        ]
+        assert button.label == f"color = {colors[j]}"
+    with pytest.raises(ValueError, match="both vary 'height'"):
+        static_slider_figure(subplot_figure, "height", heights, menu=("height", heights))
+
+    def heat(height: float, color: str) -> go.Figure:
+        return go.Figure(go.Heatmap(z=[[height]]))
+
+    with pytest.raises(ValueError, match="cannot switch heatmap"):
+        static_slider_figure(heat, "height", heights, menu=("color", colors))
+    with pytest.raises(ValueError, match="active_menu"):
+        static_slider_figure(
+            subplot_figure, "height", heights, menu=("color", colors), active_menu=2
+        )
+
+
+def test_live_figure_twin_offers_the_chosen_controls_and_says_so():
+    live = LiveFigure(
+        subplot_figure,
+        {"height": [1.0, 2.0, 3.0, 4.0], "color": ["red", "green", "blue"], "width": [1, 2]},
+        defaults={"height": 2.0, "color": "red"},
+        static_menu="color",
+        static_values={"height": [1.0, 2.0]},
+    )
+    assert live.controls_note() == (
+        "In the book: height (slider), color (menu) (fewer values of height); "
+        "live in JupyterLab also: width"
+    )
+    static = live.static_figure()
+    assert len(static.data) == 2 * 2 * 3  # traces x heights x colors
+    assert static.layout.title.subtitle.text == live.controls_note()
+    assert live.controls_note() in live._repr_mimebundle_()["text/plain"]
+    with pytest.raises(ValueError, match="must include the default 2.0"):
+        LiveFigure(subplot_figure, {"height": [1.0, 2.0]}, static_values={"height": [1.0]})
+    with pytest.raises(ValueError, match="static_menu 'size' is not a control"):
+        LiveFigure(subplot_figure, {"height": [1.0]}, static_menu="size")
+    with pytest.raises(ValueError, match="not a static control"):
+        LiveFigure(
+            subplot_figure, {"height": [1.0], "color": ["red"]}, static_values={"color": ["red"]}
+        )

@@ -12,7 +12,8 @@ is not needed). For every page it checks:
 * no raw ``\\(``, ``\\[`` or ``$$`` left in the text (MathJax typeset every equation);
 * no figure, table, image or output wider than the text column (a wide table may scroll inside
   its own box; a text output may not scroll sideways);
-* on each page with a static slider (a widget's plotly twin), moving it changes the figure;
+* on each page with a static slider or menu (a widget's plotly twin), moving the slider and
+  picking the menu's last entry each change the figure;
 
 and once: every internal link and anchor resolves, and the search page returns results with
 excerpts. A screenshot of each page goes to ``--screenshots`` (default
@@ -167,6 +168,9 @@ _WIDTH_JS = """() => {
 _SLIDERS_JS = """() => [...document.querySelectorAll('.plotly-graph-div')]
   .filter(d => d.layout && (d.layout.sliders || []).length > 0).map(d => d.id)"""
 
+_MENUS_JS = """() => [...document.querySelectorAll('.plotly-graph-div')]
+  .filter(d => d.layout && (d.layout.updatemenus || []).length > 0).map(d => d.id)"""
+
 _STATE_JS = """id => {
   const d = document.getElementById(id);
   return JSON.stringify([d.data, d.layout.title, d.layout.annotations]);
@@ -185,6 +189,37 @@ def _move_slider(page, div_id: str) -> str | None:
     page.wait_for_timeout(600)
     if page.evaluate(_STATE_JS, div_id) == before:
         return f"figure {div_id}: moving its slider did not change the figure"
+    return None
+
+
+def _pick_last_menu_entry(page, div_id: str) -> str | None:
+    """Open a figure's first drop-down menu and pick its last entry, as a reader would; a
+    problem string if the entry cannot be reached or nothing changed."""
+    before = page.evaluate(_STATE_JS, div_id)
+    header = page.locator(f"#{div_id} .updatemenu-header").first
+    header.scroll_into_view_if_needed()
+    box = header.bounding_box()
+    if box is None:
+        return f"figure {div_id}: its menu is not visible"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(400)
+    entries = page.locator(f"#{div_id} .updatemenu-dropdown-button")
+    last = entries.nth(entries.count() - 1).bounding_box() if entries.count() else None
+    figure = page.locator(f"#{div_id}").bounding_box()
+    inside = (
+        last is not None
+        and figure is not None
+        and (
+            figure["y"] <= last["y"]
+            and last["y"] + last["height"] <= figure["y"] + figure["height"]
+        )
+    )
+    if not inside:
+        return f"figure {div_id}: its menu's last entry is outside the figure (clipped)"
+    page.mouse.click(last["x"] + last["width"] / 2, last["y"] + last["height"] / 2)
+    page.wait_for_timeout(600)
+    if page.evaluate(_STATE_JS, div_id) == before:
+        return f"figure {div_id}: picking a menu entry did not change the figure"
     return None
 
 
@@ -214,6 +249,10 @@ def check_page(page, url: str, local: str) -> list[str]:
         problems += page.evaluate(script)
     for div_id in page.evaluate(_SLIDERS_JS):
         problem = _move_slider(page, div_id)
+        if problem:
+            problems.append(problem)
+    for div_id in page.evaluate(_MENUS_JS):
+        problem = _pick_last_menu_entry(page, div_id)
         if problem:
             problems.append(problem)
     return problems

@@ -261,8 +261,9 @@ def mc_samples_figure(
         xs = (np.arange(n_classes)[None, :] + jitter[:, None]).ravel()
         fig.add_trace(
             go.Scatter(
-                x=np.round(xs, 3).tolist(),
-                y=np.round(samples.numpy().ravel(), decimals).tolist(),
+                # float32 arrays: plotly stores them as compact base64, not one line per dot
+                x=np.round(xs, 3).astype(np.float32),
+                y=np.round(samples.numpy().ravel(), decimals).astype(np.float32),
                 mode="markers",
                 marker={"size": 3, "color": SEQUENCE_COLORS[0], "opacity": 0.35},
                 name="MC samples",

@@ -4,8 +4,9 @@
 
 * an ipywidgets panel (sliders/dropdowns + the plotly figure) that JupyterLab renders first,
   because its widget renderer outranks every other mime renderer there;
-* a static plotly figure with a plotly slider over one parameter (all values precomputed,
-  no kernel needed), which the HTML book renders instead, because
+* a static plotly figure with a plotly slider over one parameter, and optionally a drop-down
+  menu over a second (all values precomputed, no kernel needed; its subtitle names the
+  controls the book offers), which the HTML book renders instead, because
   :class:`scaledrop_lib.viz.book.PlotlyMimeRenderer` ranks plotly JSON above widget views.
 
 nbval skips widget views but compares the static figure's JSON, so the numbers behind an
@@ -27,6 +28,8 @@ from scaledrop_lib.viz.plotting import fit_to_column
 
 #: Extra height below a figure for a slider and its value label.
 SLIDER_BAND_PX = 70
+#: Extra height above a static figure for its subtitle (which controls the book offers).
+SUBTITLE_PX = 20
 
 FigureBuilder = Callable[..., go.Figure]
 
@@ -40,20 +43,33 @@ def _format_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _layout_step(fig: go.Figure, with_annotations: bool) -> dict[str, Any]:
+    """The layout a slider step or menu button sets: the title, and subplot titles (which
+    plotly keeps as annotations) when any figure of the grid has them."""
+    layout: dict[str, Any] = {"title.text": fig.layout.title.text or ""}
+    if with_annotations:
+        layout["annotations"] = [a.to_plotly_json() for a in fig.layout.annotations]
+    return layout
+
+
 def static_slider_figure(
     make_figure: FigureBuilder,
     slider_name: str,
     values: Sequence[Any],
     fixed: dict[str, Any] | None = None,
     active_index: int = 0,
+    menu: tuple[str, Sequence[Any]] | None = None,
+    active_menu: int = 0,
 ) -> go.Figure:
-    """Precompute ``make_figure`` for each value of one parameter and join them with a slider.
+    """Precompute ``make_figure`` over one parameter (a slider), or over two (a slider and a
+    drop-down menu), and join the figures into one that needs no kernel. Each slider step and
+    menu entry also sets its figure's title and subplot titles.
 
     Parameters
     ----------
     make_figure : callable
         ``make_figure(**params) -> go.Figure``. Every call must return the same number of
-        traces (the slider toggles their visibility).
+        traces (the controls toggle their visibility).
     slider_name : str
         Keyword of ``make_figure`` that the slider varies.
     values : sequence
@@ -62,49 +78,112 @@ def static_slider_figure(
         Other keywords, held at these values.
     active_index : int
         Slider position shown first.
+    menu : (name, values), optional
+        A second keyword and its values, offered as a drop-down menu: ``len(values) *
+        len(menu values)`` figures are precomputed. Choosing a menu entry shows that entry's
+        own slider, at ``active_index``. Not for heatmap figures (plotly.js fails to redraw
+        them on such an update).
+    active_menu : int
+        Menu entry shown first.
     """
     if len(values) == 0:
         raise ValueError("values must not be empty")
     if not 0 <= active_index < len(values):
         raise ValueError(f"active_index must be in [0, {len(values)}), got {active_index}")
+    menu_name, menu_values = menu if menu is not None else (None, [None])
+    if len(menu_values) == 0:
+        raise ValueError("menu values must not be empty")
+    if not 0 <= active_menu < len(menu_values):
+        raise ValueError(f"active_menu must be in [0, {len(menu_values)}), got {active_menu}")
+    if menu_name is not None and menu_name == slider_name:
+        raise ValueError(f"the menu and the slider both vary {slider_name!r}")
     fixed = dict(fixed or {})
-    figures = [make_figure(**fixed, **{slider_name: v}) for v in values]
-    n_traces = {len(f.data) for f in figures}
+    grid = [
+        [
+            make_figure(**fixed, **{slider_name: v}, **({menu_name: m} if menu_name else {}))
+            for v in values
+        ]
+        for m in menu_values
+    ]
+    n_traces = {len(f.data) for row in grid for f in row}
     if len(n_traces) != 1:
+        varied = slider_name if menu_name is None else f"{slider_name!r} and {menu_name!r}"
         raise ValueError(
             f"make_figure returned different numbers of traces ({sorted(n_traces)}) across "
-            f"{slider_name!r}; the static slider needs the same number for every value"
+            f"{varied!r}; the static figure needs the same number for every value"
         )
     per = n_traces.pop()
-    combined = go.Figure(layout=figures[active_index].layout)
-    steps = []
-    for i, (value, fig) in enumerate(zip(values, figures, strict=True)):
-        for trace in fig.data:
-            trace = go.Figure(trace).data[0]  # a copy, so the caller's figure is untouched
-            trace.visible = i == active_index
-            combined.add_trace(trace)
-        visible = [j // per == i for j in range(per * len(values))]
-        title = fig.layout.title.text if fig.layout.title.text is not None else ""
-        steps.append(
-            {
-                "method": "update",
-                "label": _format_value(value),
-                "args": [{"visible": visible}, {"title.text": title}],
-            }
-        )
-    # the slider and its value label go below the x-axis titles, with room kept for them
-    bottom = combined.layout.margin.b if combined.layout.margin.b is not None else 50
-    combined.update_layout(
-        margin={"b": bottom + SLIDER_BAND_PX},
-        sliders=[
+    if menu_name is not None and any(t.type == "heatmap" for t in grid[0][0].data):
+        # plotly.js (3.x) throws when one update both toggles heatmaps and shows another
+        # slider, which is what a menu entry does (the browser check caught it)
+        raise ValueError("a static menu cannot switch heatmap figures; use the slider alone")
+    n_figures = len(values) * len(menu_values)
+    with_annotations = any(len(f.layout.annotations) > 0 for row in grid for f in row)
+    shown = grid[active_menu][active_index]
+    combined = go.Figure(layout=shown.layout)
+
+    def visible(j: int, i: int) -> list[bool]:  # the traces of grid[j][i] only
+        block = j * len(values) + i
+        return [k // per == block for k in range(per * n_figures)]
+
+    sliders = []
+    for j, row in enumerate(grid):
+        steps = []
+        for i, (value, fig) in enumerate(zip(values, row, strict=True)):
+            for trace in fig.data:
+                trace = go.Figure(trace).data[0]  # a copy, so the caller's figure is untouched
+                trace.visible = (j, i) == (active_menu, active_index)
+                combined.add_trace(trace)
+            steps.append(
+                {
+                    "method": "update",
+                    "label": _format_value(value),
+                    "args": [{"visible": visible(j, i)}, _layout_step(fig, with_annotations)],
+                }
+            )
+        sliders.append(
             {
                 "active": active_index,
+                "visible": j == active_menu,
                 "currentvalue": {"prefix": f"{slider_name} = ", "xanchor": "right"},
                 "pad": {"t": 60},
                 "steps": steps,
             }
-        ],
-    )
+        )
+    # the slider (and menu) go below the x-axis titles, with room kept for them
+    bottom = combined.layout.margin.b if combined.layout.margin.b is not None else 50
+    combined.update_layout(margin={"b": bottom + SLIDER_BAND_PX}, sliders=sliders)
+    if menu_name is not None:
+        for slider in combined.layout.sliders:  # leave the left of the band to the menu
+            slider.update(x=0.3, len=0.7)
+        buttons = []
+        for j, m in enumerate(menu_values):
+            layout = _layout_step(grid[j][active_index], with_annotations)
+            layout.update({f"sliders[{k}].visible": k == j for k in range(len(menu_values))})
+            layout[f"sliders[{j}].active"] = active_index
+            buttons.append(
+                {
+                    "method": "update",
+                    "label": f"{menu_name} = {_format_value(m)}",
+                    "args": [{"visible": visible(j, active_index)}, layout],
+                }
+            )
+        combined.update_layout(
+            updatemenus=[
+                {
+                    "type": "dropdown",
+                    "direction": "up",  # it sits at the bottom: opening down would be clipped
+                    "active": active_menu,
+                    "buttons": buttons,
+                    "x": 0.0,
+                    "xanchor": "left",
+                    "y": 0.0,
+                    "yanchor": "top",
+                    "pad": {"t": 75},
+                    "showactive": True,
+                }
+            ]
+        )
     if combined.layout.height is not None:
         combined.update_layout(height=combined.layout.height + SLIDER_BAND_PX)
     return fit_to_column(combined)
@@ -124,6 +203,11 @@ class LiveFigure:
         Starting value per parameter (default: the middle value of each control).
     static_parameter : str, optional
         Which parameter the static figure's plotly slider varies (default: the first).
+    static_menu : str, optional
+        A second parameter the static figure offers as a drop-down menu.
+    static_values : dict, optional
+        Fewer values for the static controls (keeps a wide grid small); each must include the
+        control's default.
     """
 
     def __init__(
@@ -132,6 +216,8 @@ class LiveFigure:
         controls: dict[str, Sequence[Any]],
         defaults: dict[str, Any] | None = None,
         static_parameter: str | None = None,
+        static_menu: str | None = None,
+        static_values: dict[str, Sequence[Any]] | None = None,
     ) -> None:
         if not controls:
             raise ValueError("controls must name at least one parameter")
@@ -150,18 +236,70 @@ class LiveFigure:
         self.static_parameter = static_parameter or next(iter(self.controls))
         if self.static_parameter not in self.controls:
             raise ValueError(f"static_parameter {self.static_parameter!r} is not a control")
+        if static_menu is not None and static_menu not in self.controls:
+            raise ValueError(f"static_menu {static_menu!r} is not a control")
+        if static_menu == self.static_parameter:
+            raise ValueError(f"static_menu and static_parameter are both {static_menu!r}")
+        self.static_menu = static_menu
+        # the book's grid: every value of the static controls unless static_values reduces it
+        self.static_values = {}
+        for name in filter(None, (self.static_parameter, self.static_menu)):
+            chosen = list((static_values or {}).get(name, self.controls[name]))
+            if not chosen or any(v not in self.controls[name] for v in chosen):
+                raise ValueError(
+                    f"static_values[{name!r}] must be a non-empty subset of its values"
+                )
+            if self.defaults[name] not in chosen:
+                raise ValueError(
+                    f"static_values[{name!r}] must include the default {self.defaults[name]!r}"
+                )
+            self.static_values[name] = chosen
+        for name in static_values or {}:
+            if name not in self.static_values:
+                raise ValueError(f"static_values names {name!r}, which is not a static control")
+
+    def controls_note(self) -> str:
+        """Which controls the book's static figure offers, and which only JupyterLab has."""
+        book = [f"{self.static_parameter} (slider)"]
+        if self.static_menu is not None:
+            book.append(f"{self.static_menu} (menu)")
+        live = [name for name in self.controls if name not in self.static_values]
+        note = "In the book: " + ", ".join(book)
+        reduced = [n for n, v in self.static_values.items() if len(v) < len(self.controls[n])]
+        if reduced:
+            note += f" (fewer values of {', '.join(reduced)})"
+        if live:
+            note += "; live in JupyterLab also: " + ", ".join(live)
+        return note
 
     def static_figure(self) -> go.Figure:
-        """The kernel-free version: a plotly slider over ``static_parameter``."""
-        values = self.controls[self.static_parameter]
-        fixed = {k: v for k, v in self.defaults.items() if k != self.static_parameter}
-        return static_slider_figure(
+        """The kernel-free version: a plotly slider over ``static_parameter`` (and a drop-down
+        menu over ``static_menu``), the other controls at their defaults; its subtitle says
+        which controls the book offers (see :meth:`controls_note`)."""
+        values = self.static_values[self.static_parameter]
+        fixed = {k: v for k, v in self.defaults.items() if k not in self.static_values}
+        menu, active_menu = None, 0
+        if self.static_menu is not None:
+            menu_values = self.static_values[self.static_menu]
+            menu = (self.static_menu, menu_values)
+            active_menu = menu_values.index(self.defaults[self.static_menu])
+        figure = static_slider_figure(
             self.make_figure,
             self.static_parameter,
             values,
             fixed=fixed,
             active_index=values.index(self.defaults[self.static_parameter]),
+            menu=menu,
+            active_menu=active_menu,
         )
+        top = figure.layout.margin.t if figure.layout.margin.t is not None else 80
+        figure.update_layout(
+            title_subtitle={"text": self.controls_note(), "font": {"size": 11, "color": "#666666"}},
+            margin={"t": top + SUBTITLE_PX},
+        )
+        if figure.layout.height is not None:
+            figure.update_layout(height=figure.layout.height + SUBTITLE_PX)
+        return figure
 
     def widget(self) -> Any:
         """The live ipywidgets panel (controls above an output area holding the figure)."""
@@ -199,8 +337,5 @@ class LiveFigure:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.widget()._repr_mimebundle_())
         bundle.update(figure_mimebundle(self.static_figure()))
-        bundle["text/plain"] = (
-            f"LiveFigure({', '.join(self.controls)}): live in JupyterLab; "
-            f"static slider over {self.static_parameter} in the HTML book"
-        )
+        bundle["text/plain"] = f"LiveFigure({', '.join(self.controls)}). {self.controls_note()}"
         return bundle
