@@ -89,3 +89,27 @@ def test_stored_runs_turn_progress_bars_off():
     for command in ("jupyter-book build --warningiserror", "pytest $(NBVAL_OPTS)", "nbconvert"):
         line = next(line for line in makefile.splitlines() if command in line)
         assert f"{PROGRESS_ENV}=0" in line, command
+
+
+def test_publishing_workflow_builds_with_the_make_targets_and_deploys_pages():
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    commands = [step.get("run", "") for step in steps]
+    assert "make book" in commands and "make test" in commands
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages"))
+    assert upload["with"]["path"] == "_build/html"  # where `make book` writes
+    deploy = workflow["jobs"]["deploy"]["steps"]
+    assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--warningiserror" in makefile.split("\nbook:")[1].split("\n\n")[0]
+
+
+def test_binder_installs_the_lock_file():
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    assert "-r ../requirements-lock.txt" in lines
+    assert (
+        (ROOT / "binder" / "requirements.txt").parent.joinpath("../requirements-lock.txt").is_file()
+    )
+    assert "-e ." in (ROOT / "binder" / "postBuild").read_text()
