@@ -50,7 +50,7 @@ STORED := _build/stored
 book-check: $(STAMP) chromium
 	mkdir -p $(STORED)
 	sed -e 's|^  execute_notebooks: .*|  execute_notebooks: "off"|' \
-		-e 's|api_package: book/_ext|api_package: $(CURDIR)/book/_ext|' _config.yml > $(STORED)/_config.yml
+		-e 's|: book/_ext |: $(CURDIR)/book/_ext |' _config.yml > $(STORED)/_config.yml
 	grep -q 'execute_notebooks: "off"' $(STORED)/_config.yml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(STORED)/_config.yml \
 		--path-output $(STORED) --warningiserror --nitpick --keep-going .
