@@ -177,15 +177,22 @@ _STATE_JS = """id => {
 }"""
 
 
+def _click(page, locator, across: float = 0.5) -> bool:
+    """Scroll ``locator`` into view and click it with the mouse, ``across`` of its width from
+    the left and half-way down, as a reader would; False if it has no visible box."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    if box is None:
+        return False
+    page.mouse.click(box["x"] + across * box["width"], box["y"] + box["height"] / 2)
+    return True
+
+
 def _move_slider(page, div_id: str) -> str | None:
     """Click near the far end of a figure's first slider; a problem string if nothing changed."""
     before = page.evaluate(_STATE_JS, div_id)
-    rail = page.locator(f"#{div_id} .slider-rail-touch-rect").first
-    rail.scroll_into_view_if_needed()
-    box = rail.bounding_box()
-    if box is None:
+    if not _click(page, page.locator(f"#{div_id} .slider-rail-touch-rect").first, 0.9):
         return f"figure {div_id}: its slider is not visible"
-    page.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + box["height"] / 2)
     page.wait_for_timeout(600)
     if page.evaluate(_STATE_JS, div_id) == before:
         return f"figure {div_id}: moving its slider did not change the figure"
@@ -196,12 +203,8 @@ def _pick_last_menu_entry(page, div_id: str) -> str | None:
     """Open a figure's first drop-down menu and pick its last entry, as a reader would; a
     problem string if the entry cannot be reached or nothing changed."""
     before = page.evaluate(_STATE_JS, div_id)
-    header = page.locator(f"#{div_id} .updatemenu-header").first
-    header.scroll_into_view_if_needed()
-    box = header.bounding_box()
-    if box is None:
+    if not _click(page, page.locator(f"#{div_id} .updatemenu-header").first):
         return f"figure {div_id}: its menu is not visible"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_timeout(400)
     entries = page.locator(f"#{div_id} .updatemenu-dropdown-button")
     last = entries.nth(entries.count() - 1).bounding_box() if entries.count() else None
