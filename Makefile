@@ -5,15 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaledrop-installed
 NBVAL_OPTS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval.cfg --nbval-cell-timeout 900
 
-.PHONY: help book book-check chromium test lint lab notebooks zoo zoo-mnist lock clean
+.PHONY: help book book-check lab-check chromium test lint lab notebooks zoo zoo-mnist lock clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book       set up .venv, execute the notebooks, build the HTML book"
 	@echo "make test       set up .venv, lint, unit tests, pytest --nbval notebooks/, then book-check"
 	@echo "make book-check build the book from the stored outputs and read every page in Chromium"
+	@echo "make lab-check  chapter 6 in JupyterLab in Chromium: run, move a slider, save, reopen"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
+	@echo "make assignments generate the student versions of the nbgrader course into assignments/release/"
 	@echo "make zoo        retrain the committed checkpoints (scaledrop_lib/checkpoints)"
 	@echo "make zoo-mnist  retrain only the 28x28 MNIST checkpoints (about 19 min on 2 cores)"
 	@echo "make lock       rewrite requirements-lock.txt from the current .venv"
@@ -23,10 +25,14 @@ help:
 # progress bar lands in a stored output; a live JupyterLab session shows them.
 # One set-up for every target: exact pins from the lock file, then this package (editable,
 # so its myst-nb plugin entry point and the notebooks see the working tree).
-$(STAMP): requirements-lock.txt pyproject.toml
+# JupyterLab saves widget state into notebooks (tools/jupyterlab-overrides.json), so a reopened
+# notebook shows its widgets instead of "model not found".
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(STAMP): requirements-lock.txt pyproject.toml tools/jupyterlab-overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	install -D -m 644 tools/jupyterlab-overrides.json $(LAB_SETTINGS)
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -42,6 +48,7 @@ test: lint chromium
 	@ls notebooks/*.ipynb >/dev/null || { echo "no notebooks found"; exit 1; }
 	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(NBVAL_OPTS) notebooks/
 	$(MAKE) book-check
+	$(MAKE) lab-check
 
 # The book as readers get it, from the notebooks' stored outputs that nbval has just checked (no
 # second execution: execute_notebooks "off" in a copy of _config.yml), then every page read in
@@ -55,6 +62,13 @@ book-check: $(STAMP) chromium
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(STORED)/_config.yml \
 		--path-output $(STORED) --warningiserror --nitpick --keep-going .
 	$(BIN)/python tools/check_book_browser.py $(STORED)/_build/html --screenshots _build/screenshots
+
+# A student's JupyterLab session (tools/check_lab_browser.py, about a minute): chapter 6 runs,
+# its slider moves the figure, and the saved notebook reopens with its widget's figure, not
+# "model not found". Screenshots go to _build/screenshots/lab.
+lab-check: $(STAMP) chromium
+	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/check_lab_browser.py \
+		notebooks/06_mtj_module.ipynb --screenshots _build/screenshots/lab
 
 # The browser check drives Debian's Chromium (Playwright cannot download its own browser here).
 chromium:
@@ -70,6 +84,13 @@ notebooks: $(STAMP)
 	$(BIN)/ruff format notebooks/  # before executing: ruff rewrites output floats inexactly
 	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
+
+# The course (issue #16): nbgrader's generate_assignment strips solutions and hidden tests from
+# assignments/source/<name>/<name>.ipynb into assignments/release/ (generated, not committed).
+# PATH: nbgrader creates its gradebook with the venv's alembic script.
+.PHONY: assignments
+assignments: $(STAMP)
+	cd assignments && PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/nbgrader generate_assignment --force "*"
 
 zoo: $(STAMP)
 	$(BIN)/python -m scaledrop_lib.routines.rebuild_zoo

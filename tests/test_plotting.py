@@ -15,7 +15,7 @@ from scaledrop_lib.viz.plotting import (
 def test_book_style_sets_lean_template_and_json_renderer():
     use_book_style()
     assert pio.templates.default == TEMPLATE_NAME
-    assert pio.renderers.default == "plotly_mimetype"
+    assert pio.renderers.default == TEMPLATE_NAME
     # the template travels inside every stored figure: it must stay small
     assert len(pio.templates[TEMPLATE_NAME].to_plotly_json().__repr__()) < 2000
 
@@ -109,7 +109,7 @@ def test_chapter_setup_seeds_styles_and_sets_threads():
         chapter_setup(3)
         assert torch.equal(torch.rand(3), first)  # the same seed, the same draws
         assert pio.templates.default == "scaledrop"
-        assert pio.renderers.default == "plotly_mimetype"
+        assert pio.renderers.default == TEMPLATE_NAME
         with pytest.raises(ValueError, match="threads"):
             chapter_setup(0, threads=0)
     finally:
@@ -141,3 +141,67 @@ def test_static_slider_keeps_room_below_the_axis_titles():
     assert fig.layout.height == 300 + SLIDER_BAND_PX
     assert fig.layout.margin.b >= SLIDER_BAND_PX
     assert fig.layout.sliders[0].pad.t >= 60
+
+
+def test_round_significant_matches_python_formatting():
+    from scaledrop_lib.viz.plotting import round_significant
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(2000) * 10.0 ** rng.integers(-12, 12, 2000)
+    ours = round_significant(values, 4)
+    # an independent rounding: Python's own %g formatting, parsed back
+    theirs = np.array([float(f"{v:.4g}") for v in values])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    special = round_significant([0.0, np.inf, -np.inf, np.nan], 4)
+    assert special[0] == 0 and special[1] == np.inf and special[2] == -np.inf
+    assert np.isnan(special[3])
+    with pytest.raises(ValueError, match="digits"):
+        round_significant(1.0, 0)
+
+
+def test_figure_json_is_the_same_for_last_bit_float32_differences():
+    import base64
+
+    import plotly.graph_objects as go
+    import torch
+
+    from scaledrop_lib.viz.plotting import COLUMN_WIDTH_PX, figure_json
+
+    y = np.array([0.00326916592707693, 0.0025056054287298244, 1.2345678, 987.65432])
+    wobbled = y * (1 + 2e-7 * np.array([1, -1, 1, -1]))  # what another CPU's kernels give
+    assert y.tolist() != wobbled.tolist()
+
+    def figure(values):
+        fig = go.Figure(layout={"width": 760, "height": 380})
+        fig.add_scatter(x=[1, 2, 3, 4], y=list(values))  # plain floats
+        fig.add_scatter(y=np.asarray(values, dtype=np.float32))  # a typed array (bdata)
+        fig.add_scatter(y=torch.tensor(values).numpy())  # float64 bdata
+        return fig
+
+    a, b = figure_json(figure(y)), figure_json(figure(wobbled))
+    assert a == b
+    assert a["data"][0]["y"] == [0.003269, 0.002506, 1.235, 987.7]
+    typed = a["data"][1]["y"]
+    decoded = np.frombuffer(base64.b64decode(typed["bdata"]), dtype=typed["dtype"])
+    np.testing.assert_allclose(decoded, [0.003269, 0.002506, 1.235, 987.7], rtol=1e-6)
+    # the size rule travels with it, and the caller's figure keeps its own width
+    original = figure(y)
+    out = figure_json(original)
+    assert "width" not in out["layout"] and out["layout"]["height"] == round(
+        380 * COLUMN_WIDTH_PX / 760
+    )
+    assert original.layout.width == 760
+
+
+def test_every_displayed_figure_goes_through_figure_json():
+    import plotly.graph_objects as go
+
+    from scaledrop_lib.viz.book import PLOTLY_MIME
+    from scaledrop_lib.viz.plotting import figure_json
+
+    use_book_style()
+    fig = go.Figure(go.Scatter(y=[1 / 3, 2 / 3]), layout={"width": 1000, "height": 500})
+    bundle = pio.renderers._build_mime_bundle(fig.to_dict())
+    assert bundle[PLOTLY_MIME]["data"] == figure_json(fig)["data"]
+    assert bundle[PLOTLY_MIME]["data"][0]["y"] == [0.3333, 0.6667]
+    assert "width" not in bundle[PLOTLY_MIME]["layout"]

@@ -2,7 +2,13 @@ import plotly.graph_objects as go
 import pytest
 
 from scaledrop_lib.viz.book import PLOTLY_MIME
-from scaledrop_lib.viz.widgets import LiveFigure, figure_mimebundle, static_slider_figure
+from scaledrop_lib.viz.widgets import (
+    STATIC_TWINS_ENV,
+    LiveFigure,
+    figure_mimebundle,
+    static_slider_figure,
+    static_twin_wanted,
+)
 
 
 def bar_figure(height: float, color: str = "red") -> go.Figure:
@@ -41,7 +47,9 @@ def test_static_slider_rejects_changing_trace_counts_and_bad_input():
         static_slider_figure(uneven, "n", [1], active_index=3)
 
 
-def test_live_figure_bundle_carries_widget_and_static_twin():
+def test_live_figure_bundle_carries_widget_and_static_twin(monkeypatch):
+    monkeypatch.delenv(STATIC_TWINS_ENV, raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     live = LiveFigure(bar_figure, {"height": [1.0, 2.0], "color": ["red", "green"]})
     bundle = live._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
@@ -50,6 +58,40 @@ def test_live_figure_bundle_carries_widget_and_static_twin():
     assert static["layout"]["sliders"][0]["currentvalue"]["prefix"] == "height = "
     # defaults: the middle value of each control
     assert live.defaults == {"height": 2.0, "color": "green"}
+
+
+def test_a_jupyter_server_session_skips_the_static_twin(monkeypatch):
+    built = []
+
+    def counted(height: float) -> go.Figure:
+        built.append(height)
+        return bar_figure(height)
+
+    live = LiveFigure(counted, {"height": [1.0, 2.0, 3.0]})
+    monkeypatch.delenv(STATIC_TWINS_ENV, raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/student/02_scale_dropout.ipynb")
+    assert not static_twin_wanted()
+    bundle = live._repr_mimebundle_()
+    assert PLOTLY_MIME not in bundle and "application/vnd.jupyter.widget-view+json" in bundle
+    assert built == [2.0]  # only the live figure: no grid was computed
+    monkeypatch.setenv(STATIC_TWINS_ENV, "1")  # the override wins over the session
+    assert PLOTLY_MIME in live._repr_mimebundle_()
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setenv(STATIC_TWINS_ENV, "0")
+    assert not static_twin_wanted()
+    monkeypatch.setenv(STATIC_TWINS_ENV, "yes")
+    with pytest.raises(ValueError, match=STATIC_TWINS_ENV):
+        static_twin_wanted()
+
+
+def test_live_controls_sit_in_a_grid_with_their_full_names():
+    controls = {n: [1.0, 2.0] for n in ("height", "temperature", "crossbar", "layer")}
+    panel = LiveFigure(lambda **kw: bar_figure(kw["height"]), controls).widget()
+    grid = panel.children[0]
+    assert "auto-fill" in grid.layout.grid_template_columns  # wraps instead of one squeezed row
+    for control in grid.children:
+        assert control.style.description_width == "initial"
+        assert control.layout.width == "auto"
 
 
 def test_live_widget_redraws_when_a_control_moves():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
+from plotly.io._base_renderers import PlotlyRenderer
 from plotly.subplots import make_subplots
 
 from scaledrop_lib.kinds import Method
@@ -28,6 +30,10 @@ TEMPLATE_NAME = "scaledrop"
 COLUMN_WIDTH_PX = 680
 #: Height of the band at the top of a figure where plotly shows its toolbar on hover.
 TOOLBAR_BAND_PX = 30
+#: Significant digits a figure keeps in its stored JSON. Four is more than a reader can see
+#: or a hover label needs, and it keeps stored outputs the same on CPUs whose float32 kernels
+#: round differently in the last bits (they differ near 1e-7 relative; see figure_json).
+FIGURE_DIGITS = 4
 
 #: One colour per :class:`~scaledrop_lib.kinds.Method`, the same in every chapter (colour-blind
 #: safe, Okabe-Ito palette). Members equal their names, so ``METHOD_COLORS["MC-Dropout"]`` works.
@@ -96,15 +102,74 @@ def fit_to_column(fig: go.Figure, max_width: int = COLUMN_WIDTH_PX) -> go.Figure
     return fig
 
 
+def round_significant(values: Any, digits: int = FIGURE_DIGITS) -> np.ndarray:
+    """Round to ``digits`` significant digits (zeros, infinities and NaN stay as they are)."""
+    if digits < 1:
+        raise ValueError(f"digits must be >= 1, got {digits}")
+    a = np.asarray(values, dtype=np.float64)
+    nonzero = np.isfinite(a) & (a != 0)
+    exponent = np.zeros_like(a)
+    exponent[nonzero] = np.floor(np.log10(np.abs(a[nonzero])))
+    scale = 10.0 ** (digits - 1 - exponent)
+    return np.where(nonzero, np.round(a * scale) / scale, a)
+
+
+def _rounded(node: Any, digits: int) -> Any:
+    """``node`` (plotly JSON) with every float rounded, typed arrays (``bdata``) included."""
+    if isinstance(node, float):
+        return float(round_significant(node, digits))
+    if isinstance(node, list):
+        return [_rounded(item, digits) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("bdata"), str) and str(node.get("dtype", "")).startswith("f"):
+        dtype = np.dtype(node["dtype"])
+        array = np.frombuffer(base64.b64decode(node["bdata"]), dtype=dtype)
+        array = round_significant(array, digits).astype(dtype)
+        return {**node, "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+    return {key: _rounded(value, digits) for key, value in node.items()}
+
+
+def _book_dict(figure: dict[str, Any], digits: int) -> dict[str, Any]:
+    layout = figure.get("layout", {})
+    width = layout.get("width")
+    if width is not None and width > COLUMN_WIDTH_PX:  # fit_to_column's rule, on the dict
+        height = layout.get("height", 450)
+        layout = {k: v for k, v in layout.items() if k != "width"}
+        figure = {**figure, "layout": {**layout, "height": round(height * COLUMN_WIDTH_PX / width)}}
+    return _rounded(figure, digits)
+
+
+def figure_json(figure: go.Figure, digits: int = FIGURE_DIGITS) -> dict[str, Any]:
+    """The JSON dict the book stores for a figure: the one path every displayed figure takes.
+
+    It applies the book's size rule (:func:`fit_to_column`) and rounds every number to
+    ``digits`` significant digits. Without the rounding, stored outputs would depend on the
+    CPU: float32 kernels differ between machines in the last bits, and nbval compares plotly's
+    JSON exactly. ``figure`` itself is not changed.
+    """
+    return _book_dict(json.loads(pio.to_json(figure, validate=False)), digits)
+
+
+class BookRenderer(PlotlyRenderer):
+    """plotly's JSON mime renderer, with every figure passed through :func:`figure_json`."""
+
+    def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, Any]:
+        bundle = super().to_mimebundle(fig_dict)
+        return {key: _book_dict(value, FIGURE_DIGITS) for key, value in bundle.items()}
+
+
 def use_book_style() -> None:
     """Make the book's template the default and emit plotly's JSON mime bundle.
 
     The JSON bundle (``application/vnd.plotly.v1+json``) is small and deterministic, so nbval
-    can compare it; the book's mime renderer turns it into an offline figure.
+    can compare it; the book's mime renderer turns it into an offline figure. Every figure
+    shown goes through :func:`figure_json` (the column width, rounded numbers).
     """
     pio.templates[TEMPLATE_NAME] = book_template()
     pio.templates.default = TEMPLATE_NAME
-    pio.renderers.default = "plotly_mimetype"
+    pio.renderers[TEMPLATE_NAME] = BookRenderer()
+    pio.renderers.default = TEMPLATE_NAME
 
 
 def method_color(method: Method | str) -> str:

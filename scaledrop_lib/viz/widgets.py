@@ -11,32 +11,59 @@
 
 nbval skips widget views but compares the static figure's JSON, so the numbers behind an
 interactive figure are still checked.
+
+A kernel started by a Jupyter server for an open notebook (JupyterLab, Notebook 7; the server
+sets ``JPY_SESSION_NAME`` in its environment) skips the static twin: JupyterLab always shows
+the widget, so computing the grid would only delay the cell (17 s in chapter 2). Kernels run by
+``make notebooks``, the book build and nbval have no such session and store the twin. The
+environment variable ``SCALEDROP_STATIC_TWINS`` (``1`` or ``0``) overrides the rule. The widget
+itself survives saving and reopening because JupyterLab saves widget state into the notebook
+(``saveState``, set by the project's ``tools/jupyterlab-overrides.json``).
 """
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-import plotly.io as pio
 
 from scaledrop_lib.viz.book import PLOTLY_MIME
-from scaledrop_lib.viz.plotting import fit_to_column
+from scaledrop_lib.viz.plotting import figure_json, fit_to_column
 
 #: Extra height below a figure for a slider and its value label.
 SLIDER_BAND_PX = 70
+#: Narrowest cell of the live controls' grid (a slider track stays usable at this width).
+CONTROL_MIN_PX = 280
 #: Extra height above a static figure for its subtitle (which controls the book offers).
 SUBTITLE_PX = 20
 
 FigureBuilder = Callable[..., go.Figure]
 
+#: Environment variable that forces (``1``) or skips (``0``) the static twin.
+STATIC_TWINS_ENV = "SCALEDROP_STATIC_TWINS"
+
+
+def static_twin_wanted() -> bool:
+    """Whether a displayed :class:`LiveFigure` carries its static twin.
+
+    ``SCALEDROP_STATIC_TWINS=1`` or ``0`` decides when set; otherwise the twin is made unless
+    the kernel serves a notebook open in a Jupyter server (``JPY_SESSION_NAME`` is set), where
+    the live widget is what the reader sees.
+    """
+    forced = os.environ.get(STATIC_TWINS_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise ValueError(f"{STATIC_TWINS_ENV} must be 0 or 1, got {forced!r}")
+    return not os.environ.get("JPY_SESSION_NAME")
+
 
 def figure_mimebundle(figure: go.Figure) -> dict[str, Any]:
-    """Plotly's JSON mime bundle of ``figure`` (plain JSON types only, no numpy arrays)."""
-    return {PLOTLY_MIME: json.loads(pio.to_json(figure, validate=False))}
+    """Plotly's JSON mime bundle of ``figure``, as the book stores it (:func:`figure_json`)."""
+    return {PLOTLY_MIME: figure_json(figure)}
 
 
 def _format_value(value: Any) -> str:
@@ -305,10 +332,17 @@ class LiveFigure:
         """The live ipywidgets panel (controls above an output area holding the figure)."""
 
         controls = {}
+        # full names (no "temperat..."), and each control as wide as its grid cell
+        style = {"description_width": "initial"}
+        layout = {"width": "auto"}
         for name, values in self.controls.items():
             if all(isinstance(v, str) for v in values):
                 controls[name] = widgets.Dropdown(
-                    options=values, value=self.defaults[name], description=name
+                    options=values,
+                    value=self.defaults[name],
+                    description=name,
+                    style=style,
+                    layout=layout,
                 )
             else:
                 controls[name] = widgets.SelectionSlider(
@@ -316,6 +350,8 @@ class LiveFigure:
                     value=self.defaults[name],
                     description=name,
                     continuous_update=False,
+                    style=style,
+                    layout=layout,
                 )
         output = widgets.Output()
 
@@ -332,10 +368,21 @@ class LiveFigure:
         for control in controls.values():
             control.observe(redraw, names="value")
         redraw()
-        return widgets.VBox([widgets.HBox(list(controls.values())), output])
+        # a grid of cells at least CONTROL_MIN_PX wide: two or three per row in a notebook
+        # column instead of five squeezed into one row
+        grid = widgets.GridBox(
+            list(controls.values()),
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat(auto-fill, minmax({CONTROL_MIN_PX}px, 1fr))",
+                grid_gap="4px 16px",
+                width="100%",
+            ),
+        )
+        return widgets.VBox([grid, output])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.widget()._repr_mimebundle_())
-        bundle.update(figure_mimebundle(self.static_figure()))
+        if static_twin_wanted():
+            bundle.update(figure_mimebundle(self.static_figure()))
         bundle["text/plain"] = f"LiveFigure({', '.join(self.controls)}). {self.controls_note()}"
         return bundle
