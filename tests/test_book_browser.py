@@ -149,6 +149,8 @@ def test_each_fault_is_reported(browser, tmp_path):
         + figure_html(frozen, "frozen")
         + figure_html(same, "same")
         + r"<p>an equation left raw: \(x^2\)</p>"
+        + r'<mjx-merror data-mjx-error="\tag not allowed in split environment">'
+        + "</mjx-merror>"
         + '<div class="cell_output"><pre style="white-space: pre">'
         + "x" * 400
         + "</pre></div>"
@@ -162,6 +164,7 @@ def test_each_fault_is_reported(browser, tmp_path):
     assert "figure frozen: moving its slider did not change the figure" in found
     assert "figure same: picking a menu entry did not change the figure" in found
     assert r"raw LaTeX left in the text: \(" in found
+    assert r"MathJax error: \tag not allowed in split environment" in found
     assert "a text output scrolls sideways" in found
     assert "px wider than the text column" in found
     assert "request to another host: https://example.org/logo.png" in found

@@ -9,7 +9,8 @@ is not needed). For every page it checks:
 * no console error and no uncaught exception;
 * no request to any host but the local server (the book must work offline);
 * every plotly figure drew (plotly.js made an SVG with data in it);
-* no raw ``\\(``, ``\\[`` or ``$$`` left in the text (MathJax typeset every equation);
+* no raw ``\\(``, ``\\[`` or ``$$`` left in the text and no MathJax error box (MathJax typeset
+  every equation);
 * no figure, table, image or output wider than the text column (a wide table may scroll inside
   its own box; a text output may not scroll sideways);
 * on each page with a static slider or menu (a widget's plotly twin), moving the slider and
@@ -126,8 +127,12 @@ _RAW_MATH_JS = """() => {
   copy.querySelectorAll('pre, code, script, style, .highlight, mjx-container, textarea')
     .forEach(e => e.remove());
   const text = copy.textContent;
-  return ['\\\\(', '\\\\[', '$$'].filter(mark => text.includes(mark))
+  const raw = ['\\\\(', '\\\\[', '$$'].filter(mark => text.includes(mark))
     .map(mark => `raw LaTeX left in the text: ${mark}`);
+  // an equation MathJax could not typeset shows as a red error box (mjx-merror)
+  const errors = [...document.querySelectorAll('mjx-merror')]
+    .map(e => `MathJax error: ${e.getAttribute('data-mjx-error') || e.textContent}`);
+  return raw.concat(errors);
 }"""
 
 _WIDTH_JS = """() => {
