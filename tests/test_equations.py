@@ -16,9 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTATION = ROOT / "book" / "notation.md"
 PAPER_EQUATIONS = range(1, 25)
-#: an equation block: its label line, then $$ ... $$ or \begin{equation} ... \end{equation}
+#: an equation block: its label line, then $$ ... $$ or \begin{equation*} ... \end{equation*}
 BLOCK = re.compile(
-    r"^\(eq-(\d+)\)=\n(?:\$\$\n(.*?)\n\$\$|\\begin\{equation\}\n(.*?)\n\\end\{equation\})$",
+    r"^\(eq-(\d+)\)=\n(?:\$\$\n(.*?)\n\$\$|\\begin\{equation\*\}\n(.*?)\n\\end\{equation\*\})$",
     re.S | re.M,
 )
 #: inline code, math and links, where an "Eq. N" is not prose
@@ -51,11 +51,11 @@ def test_the_notation_page_has_every_paper_equation_with_its_own_number():
         tags = re.findall(r"\\tag\{(\d+)\}", body)
         assert tags == [str(number)], f"Eq. {number} must carry \\tag{{{number}}}, has {tags}"
         # sphinx wraps a $$ block holding a line break in a split environment, where MathJax
-        # refuses \tag: such equations must use \begin{equation}
+        # refuses \tag: such equations must use \begin{equation*}
         if "\\\\" in body:
-            assert "\\begin{equation}" not in body  # the block regex took the inside
+            assert "\\begin{equation*}" not in body  # the block regex took the inside
             block = re.search(rf"\(eq-{number}\)=\n(\S+)", NOTATION.read_text()).group(1)
-            assert block == "\\begin{equation}", f"Eq. {number} has a line break inside $$"
+            assert block == "\\begin{equation*}", f"Eq. {number} has a line break inside $$"
 
 
 def test_every_eq_mention_in_the_chapters_links_to_its_equation():
