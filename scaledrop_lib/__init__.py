@@ -23,6 +23,7 @@ tables         tables that show as HTML in notebooks and the book, as text in a 
 viz            plotly style, figures, tables, widgets, the book's myst-nb glue (needs [book])
 checkpoints    the small committed checkpoints the zoo loads, with a sha256 manifest
 results        committed result files of studies too slow to run live, with a sha256 manifest
+grading        the course assignments' guards: library functions put off limits (nbgrader)
 
 The names below are the most used ones; every subpackage exports its own public API.
 """

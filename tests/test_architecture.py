@@ -30,6 +30,7 @@ RANKS = {
     "routines": 4,
     "studies": 5,
     "viz": 6,
+    "grading": 7,
 }
 #: Third-party packages that may be imported inside a function: optional or slow to import,
 #: and needed by one function each (the loaders, the bundled photos, scipy's special cases).
