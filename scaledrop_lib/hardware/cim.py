@@ -58,6 +58,14 @@ class LayerShape:
     out_positions: int  # H_out * W_out (1 for linear): input vectors applied per pass
     binary: bool
 
+    def __post_init__(self) -> None:
+        # a negative or fractional size would give negative energies and -1 crossbars
+        check_choice("kind", self.kind, ("conv", "linear"))
+        for name in ("kernel", "in_channels", "out_channels", "out_positions"):
+            check_positive_int(f"{self.name or 'layer'}.{name}", getattr(self, name))
+        if not isinstance(self.binary, bool):
+            raise TypeError(f"binary must be True or False, got {self.binary!r}")
+
     @property
     def weights(self) -> int:
         return self.kernel * self.kernel * self.in_channels * self.out_channels

@@ -30,13 +30,126 @@ def _inference(
 ) -> Iterator[str | torch.device]:
     """:func:`~scaledrop_lib.layers.sampling.sampling` without autograd; yields the device to
     run on (default: where the model's parameters are)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if batch_size is not None:
         check_positive_int("batch_size", batch_size)
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else "cpu"
+    device = check_device(model, device)
     with sampling(model, mc=mc), torch.inference_mode():
         yield device
+
+
+def check_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """The device to run ``model`` on: ``device``, or where its parameters are (default).
+
+    Raises ``ValueError`` naming ``device`` for a device this machine does not have (e.g.
+    ``"cuda"`` without a GPU), instead of torch's driver error deep inside the first pass.
+    """
+    if device is None:
+        first = next(model.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}"
+        ) from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device is {str(device)!r} but torch sees no CUDA GPU here; use 'cpu'"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device is {str(device)!r} but there are {torch.cuda.device_count()} CUDA devices"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device is 'mps' but this machine has no MPS backend; use 'cpu'")
+    return device
+
+
+def _first_weight_layer(model: nn.Module) -> nn.Module | None:
+    """The first convolution or linear layer in registration order, if it is the model's first
+    module with parameters (only then does it see the raw inputs)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            return module
+        if any(True for _ in module.parameters(recurse=False)):
+            return None  # e.g. a BatchNorm first: the inputs' layout is not the conv's to say
+    return None
+
+
+def check_inputs_fit(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Check ``inputs`` against what ``model`` exposes, before running it.
+
+    The dtype must be the model's parameter dtype; when the model's first layer with
+    parameters is a convolution, the inputs must have its rank (N, C, ...) and channels; when
+    it is a linear layer behind a flatten, the features of one input must match.
+    Raises ``TypeError``/``ValueError`` naming ``inputs``.
+    """
+    first = next(model.parameters(), None)
+    if first is not None and first.is_floating_point() and inputs.dtype != first.dtype:
+        raise TypeError(
+            f"inputs are {inputs.dtype} but the model's parameters are {first.dtype}; "
+            f"convert them (e.g. inputs.to({first.dtype}))"
+        )
+    layer = _first_weight_layer(model)
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        rank = 3 if isinstance(layer, nn.Conv1d) else 4 if isinstance(layer, nn.Conv2d) else 5
+        if inputs.dim() != rank:
+            raise ValueError(
+                f"inputs must have {rank} dimensions (N, C, ...) for the model's first "
+                f"convolution, got shape {tuple(inputs.shape)}"
+            )
+        if inputs.shape[1] != layer.in_channels:
+            raise ValueError(
+                f"inputs have {inputs.shape[1]} channels but the model's first convolution "
+                f"expects {layer.in_channels} (shape {tuple(inputs.shape)})"
+            )
+    elif isinstance(layer, nn.Linear) and any(isinstance(m, nn.Flatten) for m in model.modules()):
+        features = inputs[0].numel()
+        if features != layer.in_features:
+            raise ValueError(
+                f"one input holds {features} values (shape {tuple(inputs.shape[1:])}) but the "
+                f"model's first linear layer expects {layer.in_features}"
+            )
+
+
+#: Phrases of torch's own shape errors, which a model raises deep inside for a wrong input.
+_SHAPE_ERRORS = ("shape", "size", "channels", "dimension", "expected input", "mat1 and mat2")
+
+
+@contextlib.contextmanager
+def _shape_errors_name_inputs(x: torch.Tensor) -> Iterator[None]:
+    try:
+        yield
+    except RuntimeError as error:
+        if any(phrase in str(error) for phrase in _SHAPE_ERRORS):
+            raise ValueError(
+                f"the model cannot take inputs of shape {tuple(x.shape)}: {error}"
+            ) from error
+        raise
+
+
+def _forward(model: nn.Module, x: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """``model(x)``, with torch's shape errors turned into a ValueError naming ``inputs``, and
+    the output checked: one row per input, and logits (N, C) when a softmax follows (a
+    softmax of an (N,) output would run across the batch). Raw outputs (``logits=True``, e.g.
+    a segmentation net's (N, 1, H, W)) only need the batch dimension."""
+    with _shape_errors_name_inputs(x):
+        out = model(x)
+    wanted_dims = (2,) if softmax else range(1, 8)
+    if (
+        not isinstance(out, torch.Tensor)
+        or out.dim() not in wanted_dims
+        or out.shape[0] != x.shape[0]
+    ):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"the model must return logits of shape (N, C) = ({x.shape[0]}, C) for inputs of "
+            f"shape {tuple(x.shape)}; it returned {shape}"
+        )
+    return out
 
 
 def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
@@ -46,7 +159,7 @@ def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
     if not torch.is_floating_point(inputs):
         raise TypeError(f"inputs must be a floating-point tensor, got {inputs.dtype}")
-    bad = ~torch.isfinite(inputs).flatten(1).all(dim=1)
+    bad = ~torch.isfinite(inputs).reshape(len(inputs), -1).all(dim=1)
     if bool(bad.any()):
         rows = bad.nonzero().flatten()[:5].tolist()
         # a NaN image would otherwise pass through sign() as -1 and come out confident
@@ -58,7 +171,7 @@ def _batched_outputs(
     model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device, logits: bool = False
 ):
     def head(x: torch.Tensor) -> torch.Tensor:
-        out = model(x.to(device))
+        out = _forward(model, x.to(device), softmax=not logits)
         return (out if logits else torch.softmax(out, dim=-1)).cpu()
 
     if batch_size is None:
@@ -116,6 +229,18 @@ def mc_predict(
     torch.Tensor
         Softmax probabilities (or logits) (T, N, C), on the CPU.
 
+    Raises
+    ------
+    TypeError
+        ``inputs`` is not a floating-point tensor of the model's dtype.
+    ValueError
+        ``inputs`` is empty, holds NaN or inf (a NaN image would otherwise come out as a
+        confident prediction), or does not fit the model (rank, channels or features of its
+        first layer; any shape error of the model's own is re-raised naming the inputs); the
+        model does not return logits (N, C); ``device`` is not on this machine; T passes would
+        exceed the memory budget (:mod:`scaledrop_lib.inference.budget`), checked before
+        they run.
+
     Notes
     -----
     Sampling modules: every module with a boolean ``mc`` switch (the library's dropout
@@ -128,6 +253,7 @@ def mc_predict(
 
     T = check_positive_int("T", T)
     _check_inputs(inputs)
+    check_inputs_fit(model, inputs)
     check_choice("method", method, ("auto", "naive", "prefix"))
     use_prefix = False
     if method != "naive":
@@ -145,7 +271,9 @@ def mc_predict(
             )
     with _inference(model, mc=True, device=device, batch_size=batch_size) as device:
         if use_prefix:
-            return prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0].cpu()
+            with _shape_errors_name_inputs(inputs):
+                out = prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0]
+            return out.cpu()
         samples = []
         for _ in progress_bar(range(T), desc="MC passes", enabled=progress):
             samples.append(_batched_outputs(model, inputs, batch_size, device, logits=logits))
@@ -169,6 +297,7 @@ def deterministic_predict(
     :func:`mc_predict`.
     """
     _check_inputs(inputs)
+    check_inputs_fit(model, inputs)
     with _inference(model, mc=False, device=device, batch_size=batch_size) as device:
         return _batched_outputs(model, inputs, batch_size, device, logits=logits)
 
@@ -177,4 +306,8 @@ def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Ten
     """Softmax of each ensemble member, deterministic: (M, N, C), usable like MC samples."""
     if not models:
         raise ValueError("models must not be empty")
-    return torch.stack([deterministic_predict(m, inputs) for m in models])
+    outputs = [deterministic_predict(m, inputs) for m in models]
+    classes = [out.shape[1] for out in outputs]
+    if len(set(classes)) > 1:
+        raise ValueError(f"models must all predict the same number of classes, got {classes}")
+    return torch.stack(outputs)

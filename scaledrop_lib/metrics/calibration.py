@@ -16,6 +16,22 @@ from scaledrop_lib._checks import (
 from scaledrop_lib.metrics._validation import _check_labels, _check_probs
 
 
+#: Most confidence bins a calibration function accepts: far above any useful binning, and
+#: bounding the bins' arrays (five float64 arrays of n_bins) to a few MiB.
+MAX_BINS = 100_000
+
+
+def _check_bins(n_bins: int) -> int:
+    n_bins = check_positive_int("n_bins", n_bins)
+    if n_bins > MAX_BINS:
+        need = 5 * 8 * n_bins / 2**30
+        raise ValueError(
+            f"n_bins must be <= {MAX_BINS:,}, got {n_bins:,} (its arrays alone would need "
+            f"{need:,.1f} GiB; 15 is the common choice)"
+        )
+    return n_bins
+
+
 @dataclass(frozen=True)
 class ReliabilityBins:
     """Per-bin statistics of a reliability diagram.
@@ -47,13 +63,13 @@ def reliability_diagram_data(
     labels : torch.Tensor
         Integer class indices (N,).
     n_bins : int
-        Number of bins (>= 1); 15 is the common default.
+        Number of bins, 1 to :data:`MAX_BINS`; 15 is the common default.
 
     Returns
     -------
     ReliabilityBins
     """
-    n_bins = check_positive_int("n_bins", n_bins)
+    n_bins = _check_bins(n_bins)
     _check_probs("probs_mean", probs_mean, 2)
     labels = _check_labels(labels, probs_mean)
     confidence, predicted = probs_mean.detach().max(dim=1)
@@ -85,7 +101,7 @@ def expected_calibration_error(
     labels : torch.Tensor
         Integer class indices (N,).
     n_bins : int
-        Number of bins (>= 1), default 15.
+        Number of bins, 1 to :data:`MAX_BINS`, default 15.
 
     Returns
     -------
