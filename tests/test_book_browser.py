@@ -129,6 +129,7 @@ def test_a_clean_page_passes(browser, tmp_path):
         + figure_html(SLIDER_FIGURE, "slides")
         + figure_html(_menu_figure(["red", "blue", "green"]), "menu")
         + "<pre>short</pre>"
+        + '<div class="exercise admonition"><p class="admonition-title">Exercise 1</p></div>'
     )
     _write(tmp_path, "good.html", f'<div class="cell_output">{body}</div>', head)
     assert _problems(browser, tmp_path, "good.html") == []
@@ -155,8 +156,14 @@ def test_each_fault_is_reported(browser, tmp_path):
         + "x" * 400
         + "</pre></div>"
         + '<div class="cell_output" style="width: 900px">too wide</div>'
+        + '<div class="cell_input"><pre style="white-space: pre; overflow-x: auto">'
+        + "y = "
+        + "1 + " * 200
+        + "1</pre></div>"
         + '<img src="https://example.org/logo.png">'
         + "<script>console.error('broken')</script>"
+        + '<div class="solution admonition"><p class="admonition-title">Solution to'
+        + ' <a href="#ch1-ex1">Exercise 1</a></p><p>the answer</p></div>'
     )
     _write(tmp_path, "bad.html", body, head)
     found = "\n".join(_problems(browser, tmp_path, "bad.html"))
@@ -166,6 +173,8 @@ def test_each_fault_is_reported(browser, tmp_path):
     assert r"raw LaTeX left in the text: \(" in found
     assert r"MathJax error: \tag not allowed in split environment" in found
     assert "a text output scrolls sideways" in found
+    assert "a code cell scrolls sideways" in found
     assert "px wider than the text column" in found
     assert "request to another host: https://example.org/logo.png" in found
     assert "console error: broken" in found
+    assert "a solution is shown: Solution to Exercise 1" in found

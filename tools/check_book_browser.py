@@ -15,6 +15,8 @@ is not needed). For every page it checks:
   its own box; a text output may not scroll sideways);
 * on each page with a static slider or menu (a widget's plotly twin), moving the slider and
   picking the menu's last entry each change the figure;
+* no solution of an exercise (sphinx-exercise's ``.solution`` element): the public book leaves
+  them out (``hide_solutions``), ``make book-instructors`` builds the edition that has them;
 
 and once: every internal link and anchor resolves, and the search page returns results with
 excerpts. A screenshot of each page goes to ``--screenshots`` (default
@@ -160,15 +162,21 @@ _WIDTH_JS = """() => {
         wider than the text column`.replace(/\\s+/g, ' '));
     }
   }
-  for (const pre of document.querySelectorAll('.cell_output pre')) {
+  for (const pre of document.querySelectorAll('.cell_output pre, .cell_input pre')) {
     if (pre.scrollWidth > pre.clientWidth + 1) {
       const start = pre.textContent.trim().slice(0, 40);
-      problems.push(`a text output scrolls sideways (${pre.scrollWidth} > ${pre.clientWidth} px):
+      const what = pre.closest('.cell_input') ? 'a code cell' : 'a text output';
+      problems.push(`${what} scrolls sideways (${pre.scrollWidth} > ${pre.clientWidth} px):
         "${start}"`.replace(/\\s+/g, ' '));
     }
   }
   return problems;
 }"""
+
+_SOLUTIONS_JS = """() => [...document.querySelectorAll('.solution')].map(e => {
+  const title = e.querySelector('.admonition-title') || e;
+  return `a solution is shown: ${title.textContent.trim().slice(0, 60)}`;
+})"""
 
 _SLIDERS_JS = """() => [...document.querySelectorAll('.plotly-graph-div')]
   .filter(d => d.layout && (d.layout.sliders || []).length > 0).map(d => d.id)"""
@@ -253,7 +261,7 @@ def check_page(page, url: str, local: str) -> list[str]:
     # MathJax typesets asynchronously after load
     page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
     page.wait_for_timeout(300)
-    for script in (_FIGURES_JS, _RAW_MATH_JS, _WIDTH_JS):
+    for script in (_FIGURES_JS, _RAW_MATH_JS, _WIDTH_JS, _SOLUTIONS_JS):
         problems += page.evaluate(script)
     for div_id in page.evaluate(_SLIDERS_JS):
         problem = _move_slider(page, div_id)
