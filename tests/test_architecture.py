@@ -33,8 +33,9 @@ RANKS = {
     "grading": 7,
 }
 #: Third-party packages that may be imported inside a function: optional or slow to import,
-#: and needed by one function each (the loaders, the bundled photos, scipy's special cases).
-LAZY_ALLOWED = {"scipy", "torchvision", "sklearn", "skimage", "PIL", "docutils"}
+#: and needed by one function each (the loaders, the bundled photos, scipy's special cases);
+#: fcntl (stdlib, POSIX only) locks temporary files where the platform has it.
+LAZY_ALLOWED = {"scipy", "torchvision", "sklearn", "skimage", "PIL", "docutils", "fcntl"}
 BOOK_ONLY = ("plotly", "ipywidgets")
 
 

@@ -160,8 +160,10 @@ def test_folder_pairs_by_stem_with_isic_suffixes_and_binarises(tmp_path):
     for i, stem in enumerate(["a", "b", "c"]):  # sorted by stem
         np.testing.assert_allclose(x[i].numpy(), images[stem].transpose(2, 0, 1) / 255.0)
         np.testing.assert_array_equal(y[i, 0].numpy(), (masks[stem] / 255.0 > 0.5).astype(float))
-    grey = load_image_mask_folder(tmp_path, grayscale=True).tensors[0]
+    grey = load_image_mask_folder(tmp_path, grayscale=True, mask_threshold=0.5).tensors[0]
     assert grey.shape == (3, 1, 12, 10)
+    with pytest.raises(ValueError, match=r"grey levels .*0/1 or 0/255.*mask_threshold"):
+        load_image_mask_folder(tmp_path)  # random grey levels are not a binary mask
 
 
 def test_folder_resizes_images_bilinear_and_masks_nearest(tmp_path):
@@ -262,7 +264,7 @@ def test_folder_resize_matches_pil_bilinear_for_images_and_nearest_for_masks(tmp
     image = rng.integers(0, 256, (20, 15, 3), dtype=np.uint8)
     mask = rng.integers(0, 256, (20, 15), dtype=np.uint8)
     write_pair(tmp_path, "a", image, mask)
-    x, y = load_image_mask_folder(tmp_path, size=(9, 11)).tensors
+    x, y = load_image_mask_folder(tmp_path, size=(9, 11), mask_threshold=0.5).tensors
     pil_image = Image.fromarray(image).resize((11, 9), Image.BILINEAR)
     pil_mask = Image.fromarray(mask).resize((11, 9), Image.NEAREST)
     np.testing.assert_allclose(x[0].numpy(), np.asarray(pil_image).transpose(2, 0, 1) / 255.0)
@@ -270,7 +272,7 @@ def test_folder_resize_matches_pil_bilinear_for_images_and_nearest_for_masks(tmp
     # a bilinear mask would have been smoothed first, then thresholded: not the same pixels
     smoothed = np.asarray(Image.fromarray(mask).resize((11, 9), Image.BILINEAR)) / 255.0 > 0.5
     assert not np.array_equal(y[0, 0].numpy(), smoothed)
-    square = load_image_mask_folder(tmp_path, size=7).tensors[0]
+    square = load_image_mask_folder(tmp_path, size=7, mask_threshold=0.5).tensors[0]
     assert square.shape == (1, 3, 7, 7)
 
 
@@ -278,7 +280,7 @@ def test_folder_grayscale_values_and_threshold_is_strict(tmp_path):
     image = np.random.default_rng(3).integers(0, 256, (3, 3, 3), dtype=np.uint8)
     mask = np.array([[0, 51, 255]] * 3, np.uint8)  # 0, 0.2, 1
     write_pair(tmp_path, "a", image, mask)
-    grey = load_image_mask_folder(tmp_path, grayscale=True).tensors[0]
+    grey = load_image_mask_folder(tmp_path, grayscale=True, mask_threshold=0.5).tensors[0]
     expected = np.asarray(Image.fromarray(image).convert("L")) / 255.0
     np.testing.assert_allclose(grey[0, 0].numpy(), expected)
     low = load_image_mask_folder(tmp_path, mask_threshold=0.1).tensors[1][0, 0, 0]

@@ -27,3 +27,16 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         atomic_write(path, broken)
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+def test_a_write_removes_only_its_own_stale_temporaries(tmp_path):
+    from scaledrop_lib._io import temporary_pattern
+
+    stale = tmp_path / "data.json.k3j4h5g6.tmp"  # what a killed write of data.json leaves
+    stale.write_bytes(b"half")
+    assert temporary_pattern(tmp_path / "data.json").fullmatch(stale.name)
+    others = ["data.json.tmp", "other.json.k3j4h5g6.tmp", "data.json.k3j4h5g.tmp", "data.json.bak"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"not ours")
+    atomic_write_json(tmp_path / "data.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "data.json"])

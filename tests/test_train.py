@@ -229,3 +229,24 @@ def test_scale_lr_factor_moves_alpha_that_much_faster():
     assert float(steps[30.0].max()) == pytest.approx(3e-2, rel=0.05)
     with pytest.raises(ValueError, match="scale_lr_factor"):
         fit(model, loader, loader, epochs=1, scale_lr_factor=0.0)
+
+
+def test_fit_checks_its_resume_arguments(tmp_path):
+    loader = DataLoader(TensorDataset(torch.randn(4, 3), torch.tensor([0, 1, 0, 1])), 2)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint"):
+        fit(Scaled(), loader, loader, resume=True, progress=False)
+    with pytest.raises(TypeError, match="resume must be a bool or a path"):
+        fit(Scaled(), loader, loader, resume=3, progress=False)
+    # resume=True with a checkpoint that does not exist yet starts from scratch and writes it
+    history = fit(
+        Scaled(),
+        loader,
+        loader,
+        epochs=2,
+        progress=False,
+        checkpoint=tmp_path / "s.pt",
+        resume=True,
+    )
+    assert history.epochs == 2 and (tmp_path / "s.pt").is_file()
+    with pytest.raises(ValueError, match="holds a 'training' state, not a 'model' state"):
+        load_checkpoint(Scaled(), tmp_path / "s.pt")

@@ -64,15 +64,23 @@ def split_indices(
     """Shuffle ``range(n)`` with ``seed`` and cut it into three parts by ``fractions``.
 
     The cut points are rounded down, and the test part takes the remainder, so the three
-    parts always cover every index exactly once.
+    parts always cover every index exactly once. A part that would be empty (e.g. a
+    validation fraction below 1/n) is a ``ValueError``.
     """
     check_positive_int("n", n, minimum=3)
     fractions = check_fraction_split("fractions", fractions)
     if len(fractions) != 3:
         raise ValueError(f"fractions must have 3 entries (train, val, test), got {len(fractions)}")
-    order = np.random.default_rng(seed).permutation(n)
     n_train = int(n * fractions[0])
     n_val = int(n * fractions[1])
+    sizes = {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+    empty = [name for name, count in sizes.items() if count == 0]
+    if empty:
+        raise ValueError(
+            f"fractions {fractions} of n={n} leave the {' and '.join(empty)} part empty "
+            f"(sizes {sizes}): use more examples or larger fractions"
+        )
+    order = np.random.default_rng(seed).permutation(n)
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 

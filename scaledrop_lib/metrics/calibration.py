@@ -15,7 +15,6 @@ from scaledrop_lib._checks import (
 )
 from scaledrop_lib.metrics._validation import _check_labels, _check_probs
 
-
 #: Most confidence bins a calibration function accepts: far above any useful binning, and
 #: bounding the bins' arrays (five float64 arrays of n_bins) to a few MiB.
 MAX_BINS = 100_000

@@ -3,8 +3,9 @@
 Modules
 -------
 train          Training with the paper's objective (Eq. 17), early stopping, and safe checkpoints
-checkpoints    Checkpoints: atomic save, checksummed load, and the file hash the zoo manifest
-               records
+resume         Resumable training: what ``fit`` saves and checks to continue an interrupted run
+checkpoints    Checkpoints: atomic save, checksummed all-or-nothing load, and the file hash the
+               zoo manifest records
 zoo            Small pretrained checkpoints, so chapters load models instead of training them
 results        Committed result files: evaluations too slow to run live in a chapter
 rebuild_zoo    The command that retrains the zoo: ``python -m scaledrop_lib.routines.rebuild_zoo
@@ -13,9 +14,13 @@ rebuild_zoo    The command that retrains the zoo: ``python -m scaledrop_lib.rout
 
 from scaledrop_lib.routines.checkpoints import (
     CHECKPOINT_FORMAT,
+    content_sha256,
     file_sha256,
     load_checkpoint,
+    load_training_state,
+    plain_metadata,
     save_checkpoint,
+    save_training_state,
 )
 from scaledrop_lib.routines.results import (
     load_result,
@@ -80,6 +85,7 @@ __all__ = [
     "Task",
     "build",
     "checkpoint_path",
+    "content_sha256",
     "evaluate",
     "file_sha256",
     "fit",
@@ -90,13 +96,16 @@ __all__ = [
     "load_mnist_ensemble",
     "load_pretrained",
     "load_result",
+    "load_training_state",
     "mnist_recipe_name",
     "objective",
+    "plain_metadata",
     "read_manifest",
     "read_results_manifest",
     "recipes_of_task",
     "save_checkpoint",
     "save_result",
+    "save_training_state",
     "scale_regularizer",
     "scale_vectors",
     "seed_everything",

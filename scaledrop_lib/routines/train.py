@@ -7,15 +7,22 @@ Objective (Eq. 17):
 with lambda = phi = 1e-5 and Adam, as in the paper. The L2 term is added to the loss as
 printed (on the real-valued latent weights of every conv/linear layer), *not* through Adam's
 ``weight_decay``, which would be (lambda/2) * ||W||^2 applied inside the optimiser.
+
+``fit(..., checkpoint=path)`` writes the whole training state after every epoch (atomically,
+with its checksum); ``fit(..., resume=path)`` continues from it to weights bit-identical to an
+uninterrupted run. On an error or Ctrl-C the model keeps the best completed epoch's weights,
+in eval mode.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +34,21 @@ from torch.utils.data import DataLoader
 from scaledrop_lib._checks import check_choice, check_positive_int
 from scaledrop_lib.layers.sampling import sampling
 from scaledrop_lib.progress import progress as progress_bar
+from scaledrop_lib.routines.checkpoints import (
+    content_sha256,
+    load_state_all_or_nothing,
+    load_training_state,
+    save_training_state,
+)
+from scaledrop_lib.routines.resume import (
+    check_yields,
+    config_differences,
+    loader_signature,
+    model_signature,
+    resume_source,
+    rng_state,
+    set_rng_state,
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -245,6 +267,8 @@ def fit(
     device: str | torch.device = "cpu",
     progress: bool = True,
     scale_lr_factor: float = 1.0,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool | str | os.PathLike = False,
 ) -> History:
     """Train ``model`` with Adam on Eq. 17; keep the weights of the best validation epoch.
 
@@ -259,6 +283,7 @@ def fit(
         Returns logits: (N, C) for classification, (N, 1, H, W) for segmentation.
     train_loader, val_loader : torch.utils.data.DataLoader
         Batches of (inputs, targets); shuffling is the train loader's (seed its generator).
+        A loader that yields no batch is refused before training.
     task : Task or {"classification", "segmentation"}
         What is predicted (see :data:`CLASSIFICATION`, :data:`SEGMENTATION`).
     epochs : int
@@ -280,11 +305,37 @@ def fit(
     scale_lr_factor : float
         The scale vectors alpha train with learning rate ``lr * scale_lr_factor`` (the paper
         leaves alpha's learning rate open; 1 = one rate for every parameter).
+    checkpoint : str or os.PathLike, optional
+        After every epoch, write the whole training state here atomically (model, optimiser,
+        best weights so far, history, every random generator: torch's, CUDA's, numpy's,
+        Python's, each dropout module's and the loaders'; and the SHA-256 of the training
+        configuration), with its content checksum.
+    resume : bool or str or os.PathLike
+        A path: continue from that training state. ``True``: continue from ``checkpoint``
+        if that file exists, else start from scratch. The result is bit-identical to a run
+        that was never interrupted (same data, same device, ``num_workers=0`` or
+        non-persistent workers). A state written by another configuration (arguments,
+        architecture, loader settings, tensor data) is refused.
 
     Returns
     -------
     History
         Per-epoch losses and scores; the model holds the best epoch's weights, in eval mode.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, an empty loader, or a resume file that is corrupt or belongs to
+        another configuration.
+    FloatingPointError
+        The training loss became NaN or infinite (the message names the epoch and batch);
+        no step is taken with it and ``checkpoint`` keeps the last completed epoch.
+
+    Notes
+    -----
+    On any error or interrupt (``KeyboardInterrupt`` included) the model gets back the
+    weights of the best completed epoch (its initial weights if none completed) and is left
+    in eval mode; ``checkpoint`` holds the last completed epoch, to resume from.
     """
     task = _task(task)
     check_positive_int("epochs", epochs)
@@ -297,49 +348,161 @@ def fit(
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if not math.isfinite(scale_lr_factor) or scale_lr_factor <= 0:
         raise ValueError(f"scale_lr_factor must be a finite number > 0, got {scale_lr_factor}")
+    checkpoint_path = Path(checkpoint) if checkpoint is not None else None
+    resume_path = resume_source(resume, checkpoint_path)
+    if resume_path is not None and not resume_path.is_file():
+        raise FileNotFoundError(f"resume: training state {resume_path} does not exist")
+    check_yields("train_loader", train_loader)
+    check_yields("val_loader", val_loader)
     seed_everything(seed)
     model.to(device)
+    cuda = torch.device(device).type == "cuda"
+    loaders = [train_loader, val_loader]
+    config: dict[str, Any] = {}
+    if checkpoint_path is not None or resume_path is not None:
+        config = {
+            "task": task.name,
+            "epochs": epochs,
+            "lr": float(lr),
+            "lam": float(lam),
+            "phi": float(phi),
+            "patience": patience,
+            "seed": seed,
+            "scale_lr_factor": float(scale_lr_factor),
+            "device": torch.device(device).type,
+            "model": model_signature(model),
+            "train_loader": loader_signature(train_loader),
+            "val_loader": loader_signature(val_loader),
+        }
+    config_sha256 = content_sha256(config)
     optimizer = torch.optim.Adam(_parameter_groups(model, lr, scale_lr_factor), lr=lr)
     history = History(score_name=task.score_name)
     best_key: tuple[float, float] | None = None
     best_state = copy.deepcopy(model.state_dict())
-    bar = progress_bar(range(epochs), desc="epochs", enabled=progress)
-    for epoch in bar:
-        model.train()
-        loss_sum, counts, count = 0.0, None, 0
-        for batch, (x, y) in enumerate(train_loader):
-            x, y = x.to(device), y.to(device)
-            outputs = model(x)
-            loss = _regularised(task.data_loss(outputs, y), model, lam, phi)[0]
-            if not bool(torch.isfinite(loss)):
-                # stop before the step: the weights stay those of the last good batch
-                model.eval()
-                raise FloatingPointError(
-                    f"training loss is {float(loss.detach())} at epoch {epoch}, batch {batch}: "
-                    "check the inputs for NaN/inf and lower lr"
+    start, finished = 0, False
+    bar = None
+    try:
+        if resume_path is not None:
+            state = load_training_state(resume_path)
+            if state.get("config_sha256") != config_sha256:
+                differs = ", ".join(config_differences(state.get("config"), config))
+                raise ValueError(
+                    f"resume: {resume_path} was written by a different training configuration "
+                    f"(differs in: {differs}); resume with the same arguments, model and data, "
+                    "or start without resume"
                 )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(y)
-            batch = task.counts(outputs.detach(), y)
-            counts = batch if counts is None else counts + batch
-            count += len(y)
-        if count == 0:
-            raise ValueError("train_loader yielded no examples")
-        val_loss, val_score = evaluate(model, val_loader, device, task)
-        history.train_loss.append(loss_sum / count)
-        history.train_score.append(task.score(counts))
-        history.val_loss.append(val_loss)
-        history.val_score.append(val_score)
-        key = (-math.inf if math.isnan(val_score) else val_score, -val_loss)
-        if best_key is None or key > best_key:
-            best_key, history.best_epoch = key, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix_str(f"val {task.score_name} {val_score:.3f}", refresh=False)
-        if patience is not None and epoch - history.best_epoch >= patience:
-            break
-    bar.close()
-    model.load_state_dict(best_state)
+            try:
+                saved_best = dict(state["best_state"])
+                start, finished, best_key, history = _restore(
+                    state, model, optimizer, loaders, f"training state {resume_path}"
+                )
+            except (KeyError, TypeError, IndexError, RuntimeError) as error:
+                raise ValueError(
+                    f"resume: training state {resume_path} is incomplete: {error!r}"
+                ) from error
+            best_state = saved_best
+        bar = progress_bar(
+            range(start, epochs),
+            desc="epochs",
+            total=epochs,
+            initial=start,
+            enabled=progress and not finished,
+        )
+        for epoch in [] if finished else bar:
+            model.train()
+            loss_sum, counts, count = 0.0, None, 0
+            for batch, (x, y) in enumerate(train_loader):
+                x, y = x.to(device), y.to(device)
+                outputs = model(x)
+                loss = _regularised(task.data_loss(outputs, y), model, lam, phi)[0]
+                if not bool(torch.isfinite(loss)):
+                    # stop before the step; the model gets back the best epoch's weights
+                    raise FloatingPointError(
+                        f"training loss is {float(loss.detach())} at epoch {epoch}, batch "
+                        f"{batch}: check the inputs for NaN/inf and lower lr"
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss.detach()) * len(y)
+                batch_counts = task.counts(outputs.detach(), y)
+                counts = batch_counts if counts is None else counts + batch_counts
+                count += len(y)
+            if count == 0:
+                raise ValueError(f"train_loader yielded no examples in epoch {epoch}")
+            val_loss, val_score = evaluate(model, val_loader, device, task)
+            history.train_loss.append(loss_sum / count)
+            history.train_score.append(task.score(counts))
+            history.val_loss.append(val_loss)
+            history.val_score.append(val_score)
+            key = (-math.inf if math.isnan(val_score) else val_score, -val_loss)
+            if best_key is None or key > best_key:
+                best_key, history.best_epoch = key, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            bar.set_postfix_str(f"val {task.score_name} {val_score:.3f}", refresh=False)
+            stop = patience is not None and epoch - history.best_epoch >= patience
+            if checkpoint_path is not None:
+                save_training_state(
+                    checkpoint_path,
+                    {
+                        "config": config,
+                        "config_sha256": config_sha256,
+                        "epoch": epoch + 1,
+                        "finished": stop or epoch + 1 == epochs,
+                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "best_state": {k: v.detach().cpu() for k, v in best_state.items()},
+                        "best_key": list(best_key),
+                        "history": {"score_name": history.score_name, **_history_lists(history)},
+                        "rng": rng_state(model, loaders, cuda),
+                    },
+                )
+            if stop:
+                break
+        model.load_state_dict(best_state)
+    except BaseException:
+        try:  # leave no half-trained weights and no train mode behind
+            model.load_state_dict(best_state)
+        finally:
+            model.eval()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     model.eval()
     return history
+
+
+def _restore(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loaders: list[Iterable],
+    source: str,
+) -> tuple[int, bool, tuple[float, float] | None, History]:
+    """Load a training state into the model, optimiser and generators; return (next epoch,
+    finished, best key, history)."""
+    load_state_all_or_nothing(model, state["model"], source)
+    optimizer.load_state_dict(state["optimizer"])
+    saved = state["history"]
+    history = History(
+        score_name=saved["score_name"],
+        train_loss=list(saved["train_loss"]),
+        train_score=list(saved["train_score"]),
+        val_loss=list(saved["val_loss"]),
+        val_score=list(saved["val_score"]),
+        best_epoch=saved["best_epoch"],
+    )
+    best_key = tuple(state["best_key"]) if state["best_key"] is not None else None
+    set_rng_state(state["rng"], model, loaders)
+    return int(state["epoch"]), bool(state["finished"]), best_key, history
+
+
+def _history_lists(history: History) -> dict[str, Any]:
+    return {
+        "train_loss": list(history.train_loss),
+        "train_score": list(history.train_score),
+        "val_loss": list(history.val_loss),
+        "val_score": list(history.val_score),
+        "best_epoch": history.best_epoch,
+    }

@@ -2,8 +2,10 @@
 
 The book runs chapter 4 on the embedded digits; this script is the CIFAR-10 path with the same
 library code, SVHN as D5 and STL-10 as D6 (P:265). It trains for hours on a CPU (pass
-``--device cuda`` for a GPU) and is resumable: each trained model is saved under ``--out`` and
-reused on the next run.
+``--device cuda`` for a GPU) and is resumable: each trained model is saved under ``--out``,
+keyed by the SHA-256 of its full configuration, and reused by a run with the same
+configuration; a model interrupted mid-training (Ctrl-C) continues from its last completed
+epoch and ends bit-identical to an uninterrupted run.
 
 Usage::
 
@@ -30,7 +32,7 @@ from scaledrop_lib.inference.mc import deterministic_predict
 from scaledrop_lib.metrics.classification import accuracy
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.vgg import vgg_small
-from scaledrop_lib.routines.checkpoints import load_checkpoint, save_checkpoint
+from scaledrop_lib.routines.checkpoints import content_sha256, load_checkpoint, save_checkpoint
 from scaledrop_lib.routines.train import fit, seed_everything
 from scaledrop_lib.studies.shift import (
     OODReport,
@@ -80,22 +82,66 @@ def _subset(dataset: TensorDataset, limit: int | None) -> TensorDataset:
     return TensorDataset(*(t[:limit] for t in dataset.tensors))
 
 
+def training_config(
+    name: str, config: NetConfig, seed: int, data_sha256: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Everything that decides the weights of one trained model of the study: its cache key."""
+    return {
+        "method": name,
+        "net": config.to_dict(),
+        "seed": seed,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "augmentation": "flip + crop, padding 4",
+        "device": torch.device(args.device).type,
+        "data_sha256": data_sha256,
+    }
+
+
+def data_fingerprint(train: TensorDataset, val: TensorDataset) -> str:
+    """SHA-256 of the training and validation tensors (any change of data retrains)."""
+    return content_sha256([list(train.tensors), list(val.tensors)])
+
+
 def _train(
     name: str,
     config: NetConfig,
     seed: int,
     data: tuple[TensorDataset, TensorDataset],
     args: argparse.Namespace,
+    data_sha256: str | None = None,
 ) -> torch.nn.Module:
-    """Train one model (or load it from ``args.out`` when a previous run saved it)."""
-    path = Path(args.out) / f"{name.replace(' ', '_')}_seed{seed}.pt"
+    """Train one model, or load it from ``args.out`` when a run with the same configuration
+    saved it.
+
+    The file name carries the first 16 hex digits of the configuration's SHA-256
+    (:func:`training_config`: method, network, seed, epochs, lr, patience, batch size,
+    device type and the data's fingerprint), so changing ``--epochs`` or ``--lr`` trains a
+    new model; the loader checks the file's embedded checksum and the full configuration
+    hash in its metadata. While training, ``fit`` writes a resumable state after every epoch
+    (``<file stem>.training.pt``): an interrupted run continues where it stopped and ends with
+    the same weights as an uninterrupted one.
+    """
+    train, val = data
+    data_sha256 = data_sha256 or data_fingerprint(train, val)
+    settings = training_config(name, config, seed, data_sha256, args)
+    key = content_sha256(settings)
+    stem = f"{name.replace(' ', '_')}_seed{seed}_{key[:16]}"
+    path = Path(args.out) / f"{stem}.pt"
+    state_path = Path(args.out) / f"{stem}.training.pt"
     torch.manual_seed(seed)
     model = vgg_small(config)
     if path.is_file():
-        load_checkpoint(model, path)
+        metadata = load_checkpoint(model, path)
+        if metadata.get("config_sha256") != key:
+            raise ValueError(
+                f"{path} holds a model of another configuration (sha256 "
+                f"{metadata.get('config_sha256')}, expected {key}): delete it to retrain"
+            )
         print(f"{name} (seed {seed}): loaded {path}")
         return model.to(args.device)
-    train, val = data
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
         FlipCropDataset(train), batch_size=args.batch_size, shuffle=True, generator=generator
@@ -110,8 +156,18 @@ def _train(
         patience=args.patience,
         seed=seed,
         device=args.device,
+        checkpoint=state_path,
+        resume=True,
     )
-    save_checkpoint(model, path, {"method": name, "seed": seed, "epochs": history.epochs})
+    metadata = {
+        "method": name,
+        "seed": seed,
+        "epochs": history.epochs,
+        "config": settings,
+        "config_sha256": key,
+    }
+    save_checkpoint(model, path, metadata)
+    state_path.unlink(missing_ok=True)  # the finished model replaces the resumable state
     return model
 
 
@@ -142,18 +198,26 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
     data = load_cifar_study_data(args.data_root, args.download, args.val_size)
     train = _subset(data["train"], args.train_limit)
+    data_sha256 = data_fingerprint(train, data["val"])
     x_test, y_test = (t[: args.test_limit] for t in data["test"].tensors)
     predictors = {}
     test_accuracy = {}
     for name in args.methods:
         if name == ENSEMBLE:
             members = [
-                _train(ENSEMBLE, CONFIGS["deterministic"], 100 + i, (train, data["val"]), args)
+                _train(
+                    ENSEMBLE,
+                    CONFIGS["deterministic"],
+                    100 + i,
+                    (train, data["val"]),
+                    args,
+                    data_sha256,
+                )
                 for i in range(args.ensemble_size)
             ]
             predictors[name] = ensemble_predictor(members)
         else:
-            model = _train(name, CONFIGS[name], args.seed, (train, data["val"]), args)
+            model = _train(name, CONFIGS[name], args.seed, (train, data["val"]), args, data_sha256)
             predictors[name] = (
                 deterministic_predictor(model)
                 if CONFIGS[name].dropout == "none"
