@@ -22,13 +22,15 @@ from scaledrop_lib.hardware import cim
 from scaledrop_lib.inference.cost import stage_costs
 from scaledrop_lib.inference.exact import exact_predictive
 from scaledrop_lib.inference.mc import deterministic_predict, ensemble_predict, mc_predict
+from scaledrop_lib.inference.segment import deterministic_segment, mc_segment
 from scaledrop_lib.metrics.calibration import MAX_BINS, expected_calibration_error
 from scaledrop_lib.metrics.classification import brier_score, negative_log_likelihood
 from scaledrop_lib.metrics.predictive import mutual_information, predictive_entropy
-from scaledrop_lib.models import digits_cnn, digits_mlp
+from scaledrop_lib.models import digits_cnn, digits_mlp, prefix_support, unet
 from scaledrop_lib.routines.train import evaluate
-from scaledrop_lib.studies.mechanism import layer_mechanisms
+from scaledrop_lib.studies.mechanism import layer_mechanisms, mc_convergence
 from scaledrop_lib.studies.placement import alpha_gradient_norm, dropped_scale_effect
+from scaledrop_lib.studies.sensitivity import scale_statistics
 
 LIBRARY_ERRORS = (ValueError, TypeError)
 FEW = settings(
@@ -242,6 +244,9 @@ def _calls(x: torch.Tensor, y: torch.Tensor):
         "layer_mechanisms": lambda m: layer_mechanisms(m, x),
         "alpha_gradient_norm": lambda m: alpha_gradient_norm(m, x, y),
         "dropped_scale_effect": lambda m: dropped_scale_effect(m, x, train_mode=True),
+        "mc_convergence": lambda m: mc_convergence(m, x, Ts=[1, 4], repeats=2),
+        "scale_statistics": lambda m: scale_statistics(m),
+        "prefix_support": lambda m: prefix_support(m),
     }
 
 
@@ -264,3 +269,21 @@ def test_functions_that_read_a_model_leave_it_as_it_was(name, train_mode):
     _calls(x, y)[name](model)
     _assert_unchanged(model, before, name)
     assert type(model) is type(reference)
+
+
+@pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
+def test_segmentation_inference_leaves_the_model_as_it_was(train_mode):
+    torch.manual_seed(2)
+    model = unet()
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 32, 32))
+    model.train(train_mode)
+    images = torch.rand(2, 3, 32, 32)
+    for name, call in {
+        "mc_segment": lambda: mc_segment(model, images, 2),
+        "deterministic_segment": lambda: deterministic_segment(model, images),
+    }.items():
+        before = _snapshot(model)
+        call()
+        _assert_unchanged(model, before, name)

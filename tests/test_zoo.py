@@ -102,3 +102,13 @@ def test_every_mnist_method_has_three_seeds_and_reproduces_its_accuracy():
     assert len(seeds) == 5
     with pytest.raises(ValueError, match="seed_index"):
         load_mnist_ensemble(MNIST_SEEDS)
+
+
+def test_a_manifest_entry_without_sha256_is_a_clear_error(monkeypatch):
+    import scaledrop_lib.routines.zoo as zoo
+
+    name = next(iter(zoo.read_manifest()))
+    broken = {name: {"command": "x"}}
+    monkeypatch.setattr(zoo, "read_manifest", lambda: broken)
+    with pytest.raises(ValueError, match=f"no sha256 for '{name}'"):
+        zoo.load_pretrained(name)

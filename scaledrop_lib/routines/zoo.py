@@ -305,7 +305,7 @@ def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
     """The committed checkpoint ``name`` in eval mode, and its metadata (history, accuracy).
 
     Raises ``FileNotFoundError`` naming the rebuild command if the file is missing, and
-    ``ValueError`` if its checksum differs from the manifest.
+    ``ValueError`` if its checksum differs from the manifest or the manifest gives none.
     """
     recipe = get_recipe(name)
     path = checkpoint_path(name)
@@ -314,7 +314,13 @@ def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
         raise FileNotFoundError(
             f"no checkpoint for {name!r} at {path}; create it with `{REBUILD_COMMAND} {name}`"
         )
+    sha256 = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(sha256, str):
+        raise ValueError(
+            f"the checkpoint manifest {MANIFEST} has no sha256 for {name!r}; rebuild it with "
+            f"`{REBUILD_COMMAND} {name}`"
+        )
     model = recipe.build()
-    metadata = load_checkpoint(model, path, sha256=entry["sha256"])
+    metadata = load_checkpoint(model, path, sha256=sha256)
     model.eval()
     return model, metadata
