@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
+from torch import nn
 
 
 def check_probability(name: str, value: float) -> float:
@@ -69,3 +71,68 @@ def check_images(name: str, images: torch.Tensor) -> torch.Tensor:
     if not images.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor (N, C, H, W), got {images.dtype}")
     return images
+
+
+def _first_weight_layer(model: nn.Module) -> nn.Module | None:
+    """The first convolution or linear layer in registration order, if it is the model's first
+    module with parameters (only then does it see the raw inputs)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            return module
+        if any(True for _ in module.parameters(recurse=False)):
+            return None  # e.g. a BatchNorm first: the inputs' layout is not the conv's to say
+    return None
+
+
+def check_inputs_fit(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Check ``inputs`` against what ``model`` exposes, before running it.
+
+    The dtype must be the model's parameter dtype; when the model's first layer with
+    parameters is a convolution, the inputs must have its rank (N, C, ...) and channels; when
+    it is a linear layer behind a flatten, the features of one input must match.
+    Raises ``TypeError``/``ValueError`` naming ``inputs``.
+    """
+    first = next(model.parameters(), None)
+    if first is not None and first.is_floating_point() and inputs.dtype != first.dtype:
+        raise TypeError(
+            f"inputs are {inputs.dtype} but the model's parameters are {first.dtype}; "
+            f"convert them (e.g. inputs.to({first.dtype}))"
+        )
+    layer = _first_weight_layer(model)
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        rank = 3 if isinstance(layer, nn.Conv1d) else 4 if isinstance(layer, nn.Conv2d) else 5
+        if inputs.dim() != rank:
+            raise ValueError(
+                f"inputs must have {rank} dimensions (N, C, ...) for the model's first "
+                f"convolution, got shape {tuple(inputs.shape)}"
+            )
+        if inputs.shape[1] != layer.in_channels:
+            raise ValueError(
+                f"inputs have {inputs.shape[1]} channels but the model's first convolution "
+                f"expects {layer.in_channels} (shape {tuple(inputs.shape)})"
+            )
+    elif isinstance(layer, nn.Linear) and any(isinstance(m, nn.Flatten) for m in model.modules()):
+        features = inputs[0].numel()
+        if features != layer.in_features:
+            raise ValueError(
+                f"one input holds {features} values (shape {tuple(inputs.shape[1:])}) but the "
+                f"model's first linear layer expects {layer.in_features}"
+            )
+
+
+#: Phrases of torch's own shape errors, which a model raises deep inside for a wrong input.
+_SHAPE_ERRORS = ("shape", "size", "channels", "dimension", "expected input", "mat1 and mat2")
+
+
+@contextlib.contextmanager
+def shape_errors_name_inputs(x: torch.Tensor) -> Iterator[None]:
+    """Re-raise torch's shape errors inside the block as a ValueError naming the inputs' shape
+    (the original error is chained): a wrong input should not fail deep inside torch."""
+    try:
+        yield
+    except RuntimeError as error:
+        if any(phrase in str(error) for phrase in _SHAPE_ERRORS):
+            raise ValueError(
+                f"the model cannot take inputs of shape {tuple(x.shape)}: {error}"
+            ) from error
+        raise

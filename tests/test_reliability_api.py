@@ -200,6 +200,35 @@ def test_an_absurd_bin_count_fails_before_the_allocation():
 # ---------------------------------------------------------------- hardware inputs
 
 
+def test_a_huge_bitstream_fails_before_the_allocation():
+    from scaledrop_lib.hardware.mtj import MAX_BITS, MTJBitSource
+
+    source = MTJBitSource(0.5, seed=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="GiB of working memory"):
+            source.bits(10**12)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20
+    assert MAX_BITS >= 10**6
+
+
+@pytest.mark.parametrize("input_shape", [(3, 8, 8), (1, 1, 8, 8), (1, -8, 8), (1, 8.5, 8)])
+def test_layer_shapes_name_an_input_shape_that_does_not_fit(cnn, input_shape):
+    with pytest.raises(LIBRARY_ERRORS, match="input_shape"):
+        cim.layer_shapes(cnn, input_shape)
+
+
+@pytest.mark.parametrize("call", ["stage_costs", "exact_predictive"])
+def test_cost_and_exact_models_check_the_inputs_first(cnn, call):
+    wrong = torch.rand(2, 3, 8, 8)
+    function = {"stage_costs": stage_costs, "exact_predictive": exact_predictive}[call]
+    with pytest.raises(ValueError, match="channels"):
+        function(cnn, wrong)
+
+
 @FEW
 @given(
     field=st.sampled_from(["kernel", "in_channels", "out_channels", "out_positions"]),

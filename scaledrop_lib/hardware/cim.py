@@ -22,7 +22,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_choice, check_positive_int
+from scaledrop_lib._checks import (
+    check_choice,
+    check_inputs_fit,
+    check_positive_int,
+    shape_errors_name_inputs,
+)
 from scaledrop_lib.kinds import DropoutKind
 from scaledrop_lib.layers.binary import BinaryConv2d, BinaryLinear
 from scaledrop_lib.layers.sampling import sampling
@@ -74,8 +79,19 @@ class LayerShape:
 def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerShape]:
     """Every conv/linear layer of ``model`` with its output size, from one forward pass.
 
-    ``input_shape`` is one input without the batch dimension, e.g. (1, 28, 28).
+    ``input_shape`` is one input without the batch dimension, e.g. (1, 28, 28); it must fit
+    the model (``ValueError`` naming it otherwise).
     """
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise TypeError(f"input_shape must be a tuple of sizes, got {input_shape!r}")
+    input_shape = tuple(input_shape)
+    for size in input_shape:
+        check_positive_int("input_shape entries", size)
+    probe = torch.zeros(1, *input_shape, dtype=next(model.parameters()).dtype)
+    try:
+        check_inputs_fit(model, probe)
+    except ValueError as error:
+        raise ValueError(f"input_shape {input_shape} does not fit the model: {error}") from None
 
     mappable = (BinaryConv2d, BinaryLinear, nn.Conv2d, nn.Linear)
     shapes: list[LayerShape] = []
@@ -111,8 +127,8 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSh
             hooks.append(module.register_forward_hook(record(name, module)))
     try:
         # eval mode without sampling; every module's own flags come back afterwards
-        with sampling(model, mc=False), torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+        with sampling(model, mc=False), torch.no_grad(), shape_errors_name_inputs(probe):
+            model(probe)
     finally:
         for h in hooks:
             h.remove()

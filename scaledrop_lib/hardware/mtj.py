@@ -49,6 +49,10 @@ RESET_PULSE_S = 5e-9
 VALIDITY_LIMIT = (math.pi / 2 - math.sqrt(math.pi**2 / 4 - 2)) / 2
 
 
+#: Most bits one :meth:`MTJBitSource.bits` call draws (about 1.7 GB of working memory).
+MAX_BITS = 100_000_000
+
+
 @dataclass(frozen=True)
 class MTJParams:
     """Device parameters (SI units, barrier in eV).
@@ -193,8 +197,14 @@ class MTJBitSource:
         return np.clip(base + self.device_offset + noise, 0.0, 1.0)
 
     def bits(self, n: int, p: float | None = None) -> np.ndarray:
-        """n bits from n SET/RESET cycles (bool array)."""
+        """n bits from n SET/RESET cycles (bool array); at most :data:`MAX_BITS` per call."""
         n = check_positive_int("n", n)
+        if n > MAX_BITS:
+            # the draw needs n float64 probabilities and n uniforms before the n bools
+            raise ValueError(
+                f"n must be <= {MAX_BITS:,} bits per call, got {n:,} (about "
+                f"{17 * n / 2**30:,.1f} GiB of working memory); draw in chunks"
+            )
         return self.rng.random(n) < self.probabilities(n, p)
 
     @property

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_positive_int, check_probability
+from scaledrop_lib._checks import (
+    check_inputs_fit,
+    check_positive_int,
+    check_probability,
+    shape_errors_name_inputs,
+)
 from scaledrop_lib.inference.prefix import expected_distinct_prefixes
 from scaledrop_lib.layers.binary import SignActivation, TanhActivation
 from scaledrop_lib.layers.sampling import sampling
@@ -113,6 +118,9 @@ def stage_costs(model: nn.Sequential, inputs: torch.Tensor) -> list[StageCost]:
 
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.dim() == 0 or inputs.shape[0] == 0:
+        raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
+    check_inputs_fit(model, inputs)
     support = prefix_support(model)
     if not support:
         raise ValueError(f"no prefix-engine cost model for this model: {support}")
@@ -149,7 +157,7 @@ def stage_costs(model: nn.Sequential, inputs: torch.Tensor) -> list[StageCost]:
 
     x = inputs
     # eval mode without sampling: BatchNorm statistics and dropout generators stay untouched
-    with sampling(model, mc=False), torch.no_grad():
+    with sampling(model, mc=False), torch.no_grad(), shape_errors_name_inputs(inputs):
         for stage in stages:
             out = stage.module(x)
             record(stage, x, out)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_positive_int
+from scaledrop_lib._checks import check_inputs_fit, check_positive_int, shape_errors_name_inputs
 from scaledrop_lib.layers.sampling import sampling
 from scaledrop_lib.models.stages import Stage, output_from_binary, prefix_support
 
@@ -162,6 +162,9 @@ def exact_predictive(
     if not isinstance(inputs, torch.Tensor) or inputs.dim() == 0 or inputs.shape[0] == 0:
         raise ValueError("inputs must be a non-empty batch tensor (N, ...)")
     max_layers = check_positive_int("max_layers", max_layers)
+    if not bool(torch.isfinite(inputs).all()):
+        raise ValueError("inputs must be finite (they hold NaN or inf)")
+    check_inputs_fit(model, inputs)
     stages, stochastic = _stochastic_stages(model, max_layers)
     outputs: list[torch.Tensor] = []
 
@@ -178,7 +181,7 @@ def exact_predictive(
         for scale in (alpha, stage.dropout.replacement(alpha)):  # kept first, then dropped
             walk(index + 1, output_from_binary(stage.module, z, scale))
 
-    with sampling(model, mc=False), torch.inference_mode():
+    with sampling(model, mc=False), torch.inference_mode(), shape_errors_name_inputs(inputs):
         walk(0, inputs)
     masks = torch.tensor(list(itertools.product((False, True), repeat=len(stochastic))))
     weights = pattern_weights([s.dropout.p for s in stochastic], masks)

@@ -15,7 +15,9 @@ from torch import nn
 
 from scaledrop_lib._checks import (
     check_choice,
+    check_inputs_fit,
     check_positive_int,
+    shape_errors_name_inputs,
 )
 from scaledrop_lib.inference.budget import check_sample_memory
 from scaledrop_lib.inference.prefix import prefix_shared_predict
@@ -68,75 +70,12 @@ def check_device(model: nn.Module, device: str | torch.device | None) -> torch.d
     return device
 
 
-def _first_weight_layer(model: nn.Module) -> nn.Module | None:
-    """The first convolution or linear layer in registration order, if it is the model's first
-    module with parameters (only then does it see the raw inputs)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            return module
-        if any(True for _ in module.parameters(recurse=False)):
-            return None  # e.g. a BatchNorm first: the inputs' layout is not the conv's to say
-    return None
-
-
-def check_inputs_fit(model: nn.Module, inputs: torch.Tensor) -> None:
-    """Check ``inputs`` against what ``model`` exposes, before running it.
-
-    The dtype must be the model's parameter dtype; when the model's first layer with
-    parameters is a convolution, the inputs must have its rank (N, C, ...) and channels; when
-    it is a linear layer behind a flatten, the features of one input must match.
-    Raises ``TypeError``/``ValueError`` naming ``inputs``.
-    """
-    first = next(model.parameters(), None)
-    if first is not None and first.is_floating_point() and inputs.dtype != first.dtype:
-        raise TypeError(
-            f"inputs are {inputs.dtype} but the model's parameters are {first.dtype}; "
-            f"convert them (e.g. inputs.to({first.dtype}))"
-        )
-    layer = _first_weight_layer(model)
-    if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        rank = 3 if isinstance(layer, nn.Conv1d) else 4 if isinstance(layer, nn.Conv2d) else 5
-        if inputs.dim() != rank:
-            raise ValueError(
-                f"inputs must have {rank} dimensions (N, C, ...) for the model's first "
-                f"convolution, got shape {tuple(inputs.shape)}"
-            )
-        if inputs.shape[1] != layer.in_channels:
-            raise ValueError(
-                f"inputs have {inputs.shape[1]} channels but the model's first convolution "
-                f"expects {layer.in_channels} (shape {tuple(inputs.shape)})"
-            )
-    elif isinstance(layer, nn.Linear) and any(isinstance(m, nn.Flatten) for m in model.modules()):
-        features = inputs[0].numel()
-        if features != layer.in_features:
-            raise ValueError(
-                f"one input holds {features} values (shape {tuple(inputs.shape[1:])}) but the "
-                f"model's first linear layer expects {layer.in_features}"
-            )
-
-
-#: Phrases of torch's own shape errors, which a model raises deep inside for a wrong input.
-_SHAPE_ERRORS = ("shape", "size", "channels", "dimension", "expected input", "mat1 and mat2")
-
-
-@contextlib.contextmanager
-def _shape_errors_name_inputs(x: torch.Tensor) -> Iterator[None]:
-    try:
-        yield
-    except RuntimeError as error:
-        if any(phrase in str(error) for phrase in _SHAPE_ERRORS):
-            raise ValueError(
-                f"the model cannot take inputs of shape {tuple(x.shape)}: {error}"
-            ) from error
-        raise
-
-
 def _forward(model: nn.Module, x: torch.Tensor, softmax: bool) -> torch.Tensor:
     """``model(x)``, with torch's shape errors turned into a ValueError naming ``inputs``, and
     the output checked: one row per input, and logits (N, C) when a softmax follows (a
     softmax of an (N,) output would run across the batch). Raw outputs (``logits=True``, e.g.
     a segmentation net's (N, 1, H, W)) only need the batch dimension."""
-    with _shape_errors_name_inputs(x):
+    with shape_errors_name_inputs(x):
         out = model(x)
     wanted_dims = (2,) if softmax else range(1, 8)
     if (
@@ -271,7 +210,7 @@ def mc_predict(
             )
     with _inference(model, mc=True, device=device, batch_size=batch_size) as device:
         if use_prefix:
-            with _shape_errors_name_inputs(inputs):
+            with shape_errors_name_inputs(inputs):
                 out = prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0]
             return out.cpu()
         samples = []
