@@ -12,6 +12,7 @@ help:
 	@echo "make book       set up .venv, execute the notebooks, build the HTML book"
 	@echo "make test       set up .venv, lint, unit tests, pytest --nbval notebooks/, then book-check"
 	@echo "make book-check build the book from the stored outputs and read every page in Chromium"
+	@echo "make book-instructors the same book with the exercises' solutions, into _build/instructors/"
 	@echo "make lab-check  chapter 6 in JupyterLab in Chromium: run, move a slider, save, reopen"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  re-execute every notebook in place (regenerates all stored figures)"
@@ -62,6 +63,22 @@ book-check: $(STAMP) chromium
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(STORED)/_config.yml \
 		--path-output $(STORED) --warningiserror --nitpick --keep-going .
 	$(BIN)/python tools/check_book_browser.py $(STORED)/_build/html --screenshots _build/screenshots
+
+# The instructors' edition: the same book from the same stored outputs, with the solutions of the
+# chapter exercises, which the public book leaves out (sphinx-exercise's hide_solutions: false in
+# a copy of _config.yml). Not for publishing.
+INSTRUCTORS := _build/instructors
+.PHONY: book-instructors
+book-instructors: $(STAMP)
+	mkdir -p $(INSTRUCTORS)
+	sed -e 's|^  execute_notebooks: .*|  execute_notebooks: "off"|' \
+		-e 's|: book/_ext |: $(CURDIR)/book/_ext |' \
+		-e 's|^    hide_solutions: true|    hide_solutions: false|' _config.yml > $(INSTRUCTORS)/_config.yml
+	grep -q 'execute_notebooks: "off"' $(INSTRUCTORS)/_config.yml
+	grep -q '^    hide_solutions: false' $(INSTRUCTORS)/_config.yml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(INSTRUCTORS)/_config.yml \
+		--path-output $(INSTRUCTORS) --warningiserror --nitpick --keep-going .
+	@echo "Instructors' book: file://$(CURDIR)/$(INSTRUCTORS)/_build/html/index.html"
 
 # A student's JupyterLab session (tools/check_lab_browser.py, about a minute): chapter 6 runs,
 # its slider moves the figure, and the saved notebook reopens with its widget's figure, not
