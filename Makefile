@@ -62,6 +62,8 @@ book-check: $(STAMP) chromium
 	grep -q 'execute_notebooks: "off"' $(STORED)/_config.yml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build --config $(STORED)/_config.yml \
 		--path-output $(STORED) --warningiserror --nitpick --keep-going .
+	@! grep -l '{solution}' $(STORED)/_build/html/_sources/notebooks/*.ipynb || \
+		{ echo "a downloadable notebook above still holds exercise solutions"; exit 1; }
 	$(BIN)/python tools/check_book_browser.py $(STORED)/_build/html --screenshots _build/screenshots
 
 # The instructors' edition: the same book from the same stored outputs, with the solutions of the
@@ -99,8 +101,7 @@ lab: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/ruff format notebooks/  # before executing: ruff rewrites output floats inexactly
-	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
+	SCALEDROP_PROGRESS=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/execute_notebooks.py --timeout 900
 
 # The course (issue #16): nbgrader's generate_assignment strips solutions and hidden tests from
 # assignments/source/<name>/<name>.ipynb into assignments/release/ (generated, not committed).

@@ -9,7 +9,8 @@ Modules
 -------
 layers         sign, STE, IR-Net, XNOR-popcount; PACT; Scale-Dropout and the baselines; sampling
 models         digits MLP/CNN, 28x28 MNIST CNN, VGG-small, ResNet-18/20, LeNet-5, U-Net / SegNet
-inference      Monte-Carlo prediction, the exact prefix-shared engine, its analytic cost
+inference      Monte-Carlo prediction, the exact prefix-shared engine, its analytic cost,
+               bit-packed XNOR-popcount layer products (numba, optional [fast] extra)
 metrics        predictive uncertainty, NLL / Brier, calibration, OOD detection, segmentation
 data           embedded 8x8 digits and 28x28 MNIST, lesions, shift and OOD sets, real loaders
 routines       the Eq. 17 trainer, the segmentation trainer, checkpoints, the pretrained zoo

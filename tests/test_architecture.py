@@ -36,6 +36,9 @@ RANKS = {
 #: and needed by one function each (the loaders, the bundled photos, scipy's special cases);
 #: fcntl (stdlib, POSIX only) locks temporary files where the platform has it.
 LAZY_ALLOWED = {"scipy", "torchvision", "sklearn", "skimage", "PIL", "docutils", "fcntl"}
+#: numba (the optional [fast] extra) compiles inference.xnor's kernels, and llvmlite (numba's
+#: own dependency) reports the CPU's popcount features there: the package imports without them.
+LAZY_ALLOWED |= {"numba", "llvmlite"}
 BOOK_ONLY = ("plotly", "ipywidgets")
 
 

@@ -86,7 +86,11 @@ def test_stored_runs_turn_progress_bars_off():
     from scaledrop_lib.progress import PROGRESS_ENV
 
     makefile = (ROOT / "Makefile").read_text()
-    for command in ("jupyter-book build --warningiserror", "pytest $(NBVAL_OPTS)", "nbconvert"):
+    for command in (
+        "jupyter-book build --warningiserror",
+        "pytest $(NBVAL_OPTS)",
+        "tools/execute_notebooks.py",
+    ):
         line = next(line for line in makefile.splitlines() if command in line)
         assert f"{PROGRESS_ENV}=0" in line, command
 

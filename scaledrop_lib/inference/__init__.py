@@ -12,6 +12,8 @@ cost           The analytic cost of prefix-shared Monte-Carlo inference
 segment        Segmentation inference: deterministic and Monte-Carlo foreground probabilities
                (chapter 5)
 budget         Memory budget of Monte-Carlo inference: refuse a request before it exhausts memory
+xnor           Bit-packed XNOR-popcount products of the binary layers (numba kernels, optional;
+               exact against the fp32 path; not yet used by the engines above)
 """
 
 from scaledrop_lib.inference.budget import (
@@ -48,14 +50,27 @@ from scaledrop_lib.inference.segment import (
     deterministic_segment,
     mc_segment,
 )
+from scaledrop_lib.inference.xnor import (
+    PackedLayer,
+    PackedSigns,
+    binary_layer_xnor_forward,
+    pack_layer,
+    pack_signs,
+    xnor_available,
+    xnor_conv2d,
+    xnor_linear,
+)
 
 __all__ = [
     "MAX_EXACT_LAYERS",
     "MAX_SAMPLE_BYTES",
     "MaskMixture",
+    "PackedLayer",
+    "PackedSigns",
     "PrefixStats",
     "PrefixTree",
     "StageCost",
+    "binary_layer_xnor_forward",
     "check_budget",
     "check_sample_memory",
     "deterministic_predict",
@@ -68,8 +83,13 @@ __all__ = [
     "mask_prefix_tree",
     "mc_predict",
     "mc_segment",
+    "pack_layer",
+    "pack_signs",
     "pattern_weights",
     "prefix_shared_predict",
     "realized_cost_ratio",
     "stage_costs",
+    "xnor_available",
+    "xnor_conv2d",
+    "xnor_linear",
 ]

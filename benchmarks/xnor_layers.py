@@ -1,0 +1,185 @@
+"""Benchmark: the bit-packed XNOR-popcount path against fp32 on VGG-small's conv layers.
+
+Not a test (timings are noisy, nothing is asserted about them); every ratio is measured side
+by side in one run: each repeat times the fp32 and the packed variants of one layer back to
+back, and the table shows medians over the repeats.
+
+    python benchmarks/xnor_layers.py            # batch 64, 7 repeats
+    python benchmarks/xnor_layers.py --quick    # batch 8, 5 repeats
+
+Threads: torch runs with 1 intra-op thread (set here), the numba kernels are single-threaded
+(``parallel=False``); run with OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1.
+
+Columns per layer (VGG-small built with ``binary_first_last=True``, so that conv1 is binary
+too; in the default configuration conv1 is full precision):
+  fp32     F.conv2d on ±1 float32 tensors (signs taken beforehand),
+  pack     pack_signs of the layer's input (sign and pack 64 channels per uint64),
+  xnor     xnor_conv2d on the packed input and packed weights (int32 out),
+  p+x      pack + xnor,
+  fp/x     fp32 / xnor (the kernel alone), fp/(p+x) fp32 / (pack + xnor),
+  layer    layer.binary_output(x) (sign, IR-Net weights, fp32 conv) against
+           binary_layer_xnor_forward(layer, x, packed) (pack, kernel, float32 output), and
+           their ratio.
+Packing the weights (pack_layer, once per layer) is shown separately (wpack).
+
+Timings run under allocator.steady_allocator (unless ``--allocator default``), as in
+mc_speed.py: otherwise every fresh output tensor (torch's and numba's alike) page-faults on
+each 4 KiB page, which on the shared 2-core machine costs milliseconds per layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import torch
+import torch.nn.functional as F
+from allocator import steady_allocator
+
+from scaledrop_lib.inference.xnor import (
+    binary_layer_xnor_forward,
+    pack_layer,
+    pack_signs,
+    xnor_available,
+    xnor_conv2d,
+)
+from scaledrop_lib.layers.binary import BinaryConv2d, sign_pm1
+from scaledrop_lib.models import NetConfig, ScaledBinaryUnit, vgg_small
+
+CPU_FLAGS = ("popcnt", "avx2", "avx512f", "avx512_vpopcntdq")
+
+
+def cpu_description() -> str:
+    """The CPU model and which popcount-relevant flags /proc/cpuinfo lists."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            text = handle.read()
+    except OSError:
+        return f"{platform.machine()} (no /proc/cpuinfo)"
+    lines = text.splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "")
+    flags_line = next((ln for ln in lines if ln.startswith("flags")), "")
+    flags = set(flags_line.split(":", 1)[1].split()) if flags_line else set()
+    marks = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in CPU_FLAGS)
+    return f"{model or platform.machine()}; {marks}"
+
+
+def vgg_conv_layers() -> list[tuple[str, BinaryConv2d, tuple[int, int, int]]]:
+    """(name, layer, input shape C x H x W) of every binary conv of VGG-small, in order."""
+    model = vgg_small(NetConfig(binary_first_last=True)).eval()
+    found = []
+
+    def hook(unit, args):
+        if isinstance(unit.layer, BinaryConv2d):
+            found.append((f"conv{len(found) + 1}", unit.layer, tuple(args[0].shape[1:])))
+
+    units = [m for m in model.modules() if isinstance(m, ScaledBinaryUnit)]
+    handles = [unit.register_forward_pre_hook(hook) for unit in units]
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    for handle in handles:
+        handle.remove()
+    return found
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_layer(layer: BinaryConv2d, x: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Median seconds of each variant; the variants of one repeat run back to back."""
+    packed = pack_layer(layer)
+    w_pm1 = layer.binary_weight()
+    x_pm1 = sign_pm1(x)
+    packed_w = pack_signs(w_pm1)
+    packed_x = pack_signs(x)
+    stride, padding = layer.stride, layer.padding
+    ref = F.conv2d(x_pm1, w_pm1, stride=stride, padding=padding)
+    out = xnor_conv2d(packed_x, packed_w, stride, padding)
+    assert torch.equal(out.to(ref.dtype), ref), "packed result differs"  # a sanity check
+    assert torch.equal(binary_layer_xnor_forward(layer, x, packed), layer.binary_output(x))
+    variants = {
+        "fp32": lambda: F.conv2d(x_pm1, w_pm1, stride=stride, padding=padding),
+        "pack": lambda: pack_signs(x),
+        "xnor": lambda: xnor_conv2d(packed_x, packed_w, stride, padding),
+        "fp32 layer": lambda: layer.binary_output(x),
+        "xnor layer": lambda: binary_layer_xnor_forward(layer, x, packed),
+        "wpack": lambda: pack_layer(layer),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            times[name].append(timed(fn))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 8, 5 repeats")
+    parser.add_argument("--batch", type=int, default=None, help="override the batch size")
+    parser.add_argument("--repeats", type=int, default=None, help="override the repeats")
+    parser.add_argument(
+        "--allocator", choices=("steady", "default"), default="steady", help="see the docstring"
+    )
+    args = parser.parse_args()
+    batch = args.batch or (8 if args.quick else 64)
+    repeats = args.repeats or (5 if args.quick else 7)
+
+    torch.set_num_threads(1)
+    available, reason = xnor_available()
+    if not available:
+        raise SystemExit(f"the packed path cannot run here: {reason}")
+    steady = steady_allocator() if args.allocator == "steady" else contextlib.nullcontext(False)
+    with torch.no_grad(), steady as tuned:
+        env = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+        print(f"CPU: {cpu_description()}")
+        print(
+            f"threads: torch {torch.get_num_threads()} (intra-op), numba kernels 1 "
+            f"(parallel=False; numba pool size {numba.get_num_threads()} unused); env {env}"
+        )
+        print(f"xnor: {reason}")
+        print(f"allocator: {'steady (glibc mmap off)' if tuned else 'as it comes'}")
+        print(f"VGG-small binary convs, batch {batch}, median of {repeats} repeats, ms\n")
+        print(HEADER)
+        print("-" * len(HEADER))
+        totals = dict.fromkeys(("fp32", "pack", "xnor", "fp32 layer", "xnor layer"), 0.0)
+        torch.manual_seed(0)
+        for name, layer, (channels, height, width) in vgg_conv_layers():
+            x = torch.randn(batch, channels, height, width)
+            t = bench_layer(layer, x, repeats)
+            for key in totals:
+                totals[key] += t[key]
+            print(row(name, f"{channels}->{layer.out_channels} @{height}x{width}", t))
+        print("-" * len(HEADER))
+        print(row("total", "", totals))
+
+
+HEADER = (
+    f"{'layer':6} {'Cin->Cout @HxW':17} {'fp32':>8} {'pack':>7} {'xnor':>7} {'p+x':>7} "
+    f"{'fp/x':>6} {'fp/(p+x)':>8} | {'fp32 lay':>8} {'xnor lay':>8} {'ratio':>6} | "
+    f"{'wpack':>6}"
+)
+
+
+def row(name: str, shape: str, t: dict[str, float]) -> str:
+    """One line of the table from median seconds (``wpack`` left blank when absent)."""
+    both = t["pack"] + t["xnor"]
+    wpack = f"{t['wpack'] * 1e3:6.2f}" if "wpack" in t else ""
+    return (
+        f"{name:6} {shape:17} {t['fp32'] * 1e3:8.2f} {t['pack'] * 1e3:7.2f} "
+        f"{t['xnor'] * 1e3:7.2f} {both * 1e3:7.2f} {t['fp32'] / t['xnor']:6.1f} "
+        f"{t['fp32'] / both:8.1f} | {t['fp32 layer'] * 1e3:8.2f} "
+        f"{t['xnor layer'] * 1e3:8.2f} {t['fp32 layer'] / t['xnor layer']:6.1f} | {wpack}"
+    )
+
+
+if __name__ == "__main__":
+    main()
