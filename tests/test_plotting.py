@@ -66,7 +66,7 @@ def test_image_grid_flips_rows_so_the_image_is_upright():
         image_grid([np.zeros((2, 2, 2))], ["a"])
 
 
-def test_segmentation_panels_store_png_input_and_8_bit_maps():
+def test_segmentation_panels_store_png_input_and_masks_and_8_bit_maps():
     import base64
     import io
 
@@ -80,12 +80,17 @@ def test_segmentation_panels_store_png_input_and_8_bit_maps():
     mask = (rng.random((1, 6, 5)) > 0.5).astype(float)
     uncertainty = rng.random((6, 5))
     fig = segmentation_panels(image, {"mask": mask, "uncertainty": uncertainty})
-    assert [t.type for t in fig.data] == ["image", "heatmap", "heatmap"]
-    png = base64.b64decode(fig.data[0].source.split(",", 1)[1])
-    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    assert [t.type for t in fig.data] == ["image", "image", "heatmap"]
+
+    def decoded(trace):
+        png = base64.b64decode(trace.source.split(",", 1)[1])
+        return np.asarray(Image.open(io.BytesIO(png)))
+
     np.testing.assert_array_equal(
-        decoded, np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8)
+        decoded(fig.data[0]), np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8)
     )
+    # the 0/1 mask as a greyscale PNG, dark where the mask is 1 (gray_r, like the heatmaps)
+    np.testing.assert_array_equal(decoded(fig.data[1]), np.where(mask[0] == 1, 0, 255))
     np.testing.assert_array_equal(np.asarray(fig.data[2].z), np.round(uncertainty * 255))
     with pytest.raises(ValueError, match="RGB"):
         segmentation_panels(image[0], {"mask": mask})

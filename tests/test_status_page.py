@@ -91,3 +91,11 @@ def test_the_downloadable_notebooks_lose_their_solution_cells_and_keep_the_rest(
         assert "{exercise}" in text, path.name  # the exercises stay
         kept_code = [c["source"] for c in stripped["cells"] if c["cell_type"] == "code"]
         assert kept_code == [c["source"] for c in original["cells"] if c["cell_type"] == "code"]
+
+
+def test_a_rewritten_notebook_keeps_its_file_mode(tmp_path):
+    path = tmp_path / "n.ipynb"
+    _notebook(path, "x = 1")
+    path.chmod(0o644)
+    assert execute_notebooks.main([str(path), "--status", str(tmp_path / "s.json")]) == 0
+    assert path.stat().st_mode & 0o777 == 0o644

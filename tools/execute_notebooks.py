@@ -28,10 +28,12 @@ STATUS = ROOT / "notebooks" / "execution-status.json"
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as handle:
         handle.write(text)
+    os.chmod(handle.name, mode)  # a temporary file is private (0600); keep the file's mode
     os.replace(handle.name, path)
 
 

@@ -364,7 +364,7 @@ def mc_samples_figure(
 
 
 def _png_data_uri(rgb_uint8: Any) -> str:
-
+    """A PNG data URI of an (H, W, 3) RGB or (H, W) greyscale uint8 image."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -382,8 +382,9 @@ def segmentation_panels(
     """Fig. 8's row: the RGB input, then one greyscale map per panel (mask, prediction,
     correctness, uncertainty...), each on a fixed [0, 1] colour scale.
 
-    Maps are stored as 8-bit values (plotly's compact base64 arrays) and the input as a PNG,
-    so a stored notebook with many such rows stays small.
+    The input and every 0/1 mask are stored as PNGs, other maps as 8-bit values (plotly's
+    compact base64 arrays, which keep the value on hover), so a stored notebook with many
+    such rows stays small.
 
     Parameters
     ----------
@@ -406,6 +407,16 @@ def segmentation_panels(
             raise ValueError(f"panels[{name!r}] has shape {arr.shape}, expected {rgb.shape[1:]}")
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
             raise ValueError(f"panels[{name!r}] must hold values in [0, 1]")
+        if np.isin(arr, (0.0, 1.0)).all():
+            # a 0/1 mask: a greyscale PNG is a few hundred bytes where 8-bit values take kBs,
+            # and hovering a mask has nothing to read that the colour does not show
+            grey = np.where(arr == 1.0, 0, 255).astype(np.uint8)  # gray_r: 1 is black
+            fig.add_trace(
+                go.Image(source=_png_data_uri(grey), hovertemplate="x %{x}, y %{y}<extra></extra>"),
+                row=1,
+                col=col,
+            )
+            continue
         fig.add_trace(
             go.Heatmap(
                 z=np.round(arr * 255).astype(np.uint8),
