@@ -282,16 +282,20 @@ def _calls(x: torch.Tensor, y: torch.Tensor):
 CALLS = list(_calls(torch.zeros(1), torch.zeros(1)))
 
 
+def _warmed(model: nn.Module, example: torch.Tensor, train_mode: bool) -> nn.Module:
+    """``model`` with non-trivial BatchNorm running statistics (so a reset or an update would
+    show), then in the mode asked for."""
+    model.train()
+    with torch.no_grad():
+        model(example)
+    return model.train(train_mode)
+
+
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("name", CALLS)
 def test_functions_that_read_a_model_leave_it_as_it_was(name, train_mode):
     torch.manual_seed(1)
-    model = digits_cnn()
-    # give BatchNorm non-trivial running statistics, so a reset or an update would show
-    model.train()
-    with torch.no_grad():
-        model(torch.rand(16, 1, 8, 8))
-    model.train(train_mode)
+    model = _warmed(digits_cnn(), torch.rand(16, 1, 8, 8), train_mode)
     x, y = torch.rand(6, 1, 8, 8), torch.randint(0, 10, (6,))
     before = _snapshot(model)
     reference = copy.deepcopy(model)
@@ -303,11 +307,7 @@ def test_functions_that_read_a_model_leave_it_as_it_was(name, train_mode):
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
 def test_segmentation_inference_leaves_the_model_as_it_was(train_mode):
     torch.manual_seed(2)
-    model = unet()
-    model.train()
-    with torch.no_grad():
-        model(torch.rand(2, 3, 32, 32))
-    model.train(train_mode)
+    model = _warmed(unet(), torch.rand(2, 3, 32, 32), train_mode)
     images = torch.rand(2, 3, 32, 32)
     for name, call in {
         "mc_segment": lambda: mc_segment(model, images, 2),
