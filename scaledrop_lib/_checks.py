@@ -73,6 +73,23 @@ def check_images(name: str, images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+def check_batch(inputs: torch.Tensor) -> torch.Tensor:
+    """Return ``inputs`` if it is a non-empty, finite, floating-point batch (N, ...), else raise
+    (``TypeError``/``ValueError`` naming ``inputs``; non-finite rows are listed)."""
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.dim() == 0 or inputs.shape[0] == 0:
+        raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
+    if not torch.is_floating_point(inputs):
+        raise TypeError(f"inputs must be a floating-point tensor, got {inputs.dtype}")
+    bad = ~torch.isfinite(inputs).reshape(len(inputs), -1).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten()[:5].tolist()
+        # a NaN image would otherwise pass through sign() as -1 and come out confident
+        raise ValueError(f"inputs must be finite; inputs {rows} hold NaN or inf")
+    return inputs
+
+
 def _first_weight_layer(model: nn.Module) -> nn.Module | None:
     """The first convolution or linear layer in registration order, if it is the model's first
     module with parameters (only then does it see the raw inputs)."""

@@ -8,7 +8,6 @@ modes, BatchNorm statistics or weights changed. Hypothesis generates the bad inp
 
 from __future__ import annotations
 
-import copy
 import math
 import tracemalloc
 
@@ -298,10 +297,8 @@ def test_functions_that_read_a_model_leave_it_as_it_was(name, train_mode):
     model = _warmed(digits_cnn(), torch.rand(16, 1, 8, 8), train_mode)
     x, y = torch.rand(6, 1, 8, 8), torch.randint(0, 10, (6,))
     before = _snapshot(model)
-    reference = copy.deepcopy(model)
     _calls(x, y)[name](model)
     _assert_unchanged(model, before, name)
-    assert type(model) is type(reference)
 
 
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])

@@ -19,22 +19,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from scaledrop_lib._io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 STATUS = ROOT / "notebooks" / "execution-status.json"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(text)
-    os.chmod(handle.name, mode)  # a temporary file is private (0600); keep the file's mode
-    os.replace(handle.name, path)
 
 
 def execute(path: Path, timeout: int) -> dict[str, object]:
@@ -53,7 +44,7 @@ def execute(path: Path, timeout: int) -> dict[str, object]:
     else:
         record["result"] = "ok"
         text = nbformat.writes(nb)  # byte for byte what nbconvert --inplace writes
-        _write_atomically(path, text if text.endswith("\n") else text + "\n")
+        atomic_write_text(path, text if text.endswith("\n") else text + "\n")
     record["seconds"] = round(time.perf_counter() - started, 1)
     return record
 
@@ -88,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     status["notebooks"] = dict(sorted(runs.items()))
-    _write_atomically(args.status, json.dumps(status, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(args.status, json.dumps(status, indent=1, sort_keys=True) + "\n")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaledrop_lib._checks import check_inputs_fit, check_positive_int, shape_errors_name_inputs
+from scaledrop_lib._checks import (
+    check_batch,
+    check_inputs_fit,
+    check_positive_int,
+    shape_errors_name_inputs,
+)
 from scaledrop_lib.layers.sampling import sampling
 from scaledrop_lib.models.stages import Stage, output_from_binary, prefix_support
 
@@ -159,11 +164,8 @@ def exact_predictive(
         If the model has no layer-wise Scale-Dropout the engine can walk, uses the ``random``
         variant, or has more than ``max_layers`` Scale-Dropout layers.
     """
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() == 0 or inputs.shape[0] == 0:
-        raise ValueError("inputs must be a non-empty batch tensor (N, ...)")
+    check_batch(inputs)
     max_layers = check_positive_int("max_layers", max_layers)
-    if not bool(torch.isfinite(inputs).all()):
-        raise ValueError("inputs must be finite (they hold NaN or inf)")
     check_inputs_fit(model, inputs)
     stages, stochastic = _stochastic_stages(model, max_layers)
     outputs: list[torch.Tensor] = []

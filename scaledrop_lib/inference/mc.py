@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from scaledrop_lib._checks import (
+    check_batch,
     check_choice,
     check_inputs_fit,
     check_positive_int,
@@ -89,21 +90,6 @@ def _forward(model: nn.Module, x: torch.Tensor, softmax: bool) -> torch.Tensor:
             f"shape {tuple(x.shape)}; it returned {shape}"
         )
     return out
-
-
-def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    if inputs.dim() == 0 or inputs.shape[0] == 0:
-        raise ValueError(f"inputs must be a non-empty batch (N, ...), got {tuple(inputs.shape)}")
-    if not torch.is_floating_point(inputs):
-        raise TypeError(f"inputs must be a floating-point tensor, got {inputs.dtype}")
-    bad = ~torch.isfinite(inputs).reshape(len(inputs), -1).all(dim=1)
-    if bool(bad.any()):
-        rows = bad.nonzero().flatten()[:5].tolist()
-        # a NaN image would otherwise pass through sign() as -1 and come out confident
-        raise ValueError(f"inputs must be finite; inputs {rows} hold NaN or inf")
-    return inputs
 
 
 def _batched_outputs(
@@ -191,7 +177,7 @@ def mc_predict(
     """
 
     T = check_positive_int("T", T)
-    _check_inputs(inputs)
+    check_batch(inputs)
     check_inputs_fit(model, inputs)
     check_choice("method", method, ("auto", "naive", "prefix"))
     use_prefix = False
@@ -235,7 +221,7 @@ def deterministic_predict(
     restored afterwards. ``batch_size``, ``device`` and ``logits`` are as in
     :func:`mc_predict`.
     """
-    _check_inputs(inputs)
+    check_batch(inputs)
     check_inputs_fit(model, inputs)
     with _inference(model, mc=False, device=device, batch_size=batch_size) as device:
         return _batched_outputs(model, inputs, batch_size, device, logits=logits)

@@ -95,11 +95,20 @@ def fit_to_column(fig: go.Figure, max_width: int = COLUMN_WIDTH_PX) -> go.Figure
     at the column's width instead of being cut off at the right. Returns ``fig`` (changed in
     place).
     """
-    width = fig.layout.width
-    if width is not None and width > max_width:
-        height = fig.layout.height if fig.layout.height is not None else 450
-        fig.update_layout(width=None, height=round(height * max_width / width))
+    width, height = _column_size(fig.layout.width, fig.layout.height, max_width)
+    if width != fig.layout.width:
+        fig.update_layout(width=None, height=height)
     return fig
+
+
+def _column_size(
+    width: float | None, height: float | None, max_width: int = COLUMN_WIDTH_PX
+) -> tuple[float | None, float | None]:
+    """(width, height) under the size rule: a fixed width above ``max_width`` goes, and the
+    height (plotly's default 450 when unset) shrinks by the same factor."""
+    if width is None or width <= max_width:
+        return width, height
+    return None, round((height if height is not None else 450) * max_width / width)
 
 
 def round_significant(values: Any, digits: int = FIGURE_DIGITS) -> np.ndarray:
@@ -132,11 +141,10 @@ def _rounded(node: Any, digits: int) -> Any:
 
 def _book_dict(figure: dict[str, Any], digits: int) -> dict[str, Any]:
     layout = figure.get("layout", {})
-    width = layout.get("width")
-    if width is not None and width > COLUMN_WIDTH_PX:  # fit_to_column's rule, on the dict
-        height = layout.get("height", 450)
+    width, height = _column_size(layout.get("width"), layout.get("height"))
+    if width != layout.get("width"):  # fit_to_column's rule, on the dict
         layout = {k: v for k, v in layout.items() if k != "width"}
-        figure = {**figure, "layout": {**layout, "height": round(height * COLUMN_WIDTH_PX / width)}}
+        figure = {**figure, "layout": {**layout, "height": height}}
     return _rounded(figure, digits)
 
 
