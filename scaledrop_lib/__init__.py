@@ -25,6 +25,8 @@ viz            plotly style, figures, tables, widgets, the book's myst-nb glue (
 checkpoints    the small committed checkpoints the zoo loads, with a sha256 manifest
 results        committed result files of studies too slow to run live, with a sha256 manifest
 grading        the course assignments' guards: library functions put off limits (nbgrader)
+experiments    the ``scaledrop`` command: the paper's experiments on CIFAR-10, SVHN, STL-10 and
+               ISIC-style folders, one subcommand per table or figure (needs [book] for figures)
 
 The names below are the most used ones; every subpackage exports its own public API.
 """

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from fake_datasets import pattern_image, write_cifar, write_pair, write_stl
 from PIL import Image
 
 import scaledrop_lib.data.files as data_module
@@ -16,27 +17,7 @@ from scaledrop_lib.data.files import (
     load_svhn,
 )
 
-
-def pattern_image(seed, h=32, w=32):
-    """uint8 (3, h, w) with distinct values per channel/row/column."""
-    return np.random.default_rng(seed).integers(0, 256, (3, h, w), dtype=np.uint8)
-
-
 # ----------------------------------------------------------------------------- CIFAR-10
-
-
-def write_cifar(root, images_per_batch=2):
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    truth = {}
-    for i, name in enumerate([*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"]):
-        images = np.stack([pattern_image(10 * i + j) for j in range(images_per_batch)])
-        labels = [(i + j) % 10 for j in range(images_per_batch)]
-        # the official layout: each row is 1024 red, then 1024 green, then 1024 blue values
-        data = images.reshape(images_per_batch, 3072)
-        (folder / name).write_bytes(pickle.dumps({b"data": data, b"labels": labels}))
-        truth[name] = (images, labels)
-    return truth
 
 
 def test_cifar10_reads_rows_as_channel_planes_and_scales(tmp_path):
@@ -82,14 +63,6 @@ def test_svhn_axis_order_and_label_ten_means_zero(tmp_path):
 
 
 # ----------------------------------------------------------------------------- STL-10
-
-
-def write_stl(root, images, labels):
-    folder = root / "stl10_binary"
-    folder.mkdir(parents=True)
-    # the official files store each channel column-major (Fortran order)
-    images.transpose(0, 1, 3, 2).astype(np.uint8).tofile(folder / "test_X.bin")
-    np.asarray(labels, dtype=np.uint8).tofile(folder / "test_y.bin")
 
 
 def test_stl10_reads_column_major_images_upright(tmp_path):
@@ -138,13 +111,6 @@ def test_stl10_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------- image/mask folders
-
-
-def write_pair(root, stem, image, mask, mask_suffix="", ext=".png"):
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(root / "images" / f"{stem}{ext}")
-    Image.fromarray(mask).save(root / "masks" / f"{stem}{mask_suffix}.png")
 
 
 def test_folder_pairs_by_stem_with_isic_suffixes_and_binarises(tmp_path):

@@ -1,42 +1,11 @@
 """The CIFAR-10 path of chapter 4 end to end, on tiny fake dataset files in the real formats."""
 
 import json
-import pickle
 
-import numpy as np
 import pytest
-import scipy.io
+from fake_datasets import write_fake_datasets
 
 from scaledrop_lib.studies import cifar as shift_study
-
-
-def write_fake_datasets(root, n_train=40, n_test=12, seed=0):
-    rng = np.random.default_rng(seed)
-    cifar = root / "cifar-10-batches-py"
-    cifar.mkdir(parents=True)
-    per_batch = n_train // 5
-    for i in range(1, 6):
-        batch = {
-            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-            b"labels": rng.integers(0, 10, per_batch).tolist(),
-        }
-        (cifar / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
-    test = {
-        b"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8),
-        b"labels": rng.integers(0, 10, n_test).tolist(),
-    }
-    (cifar / "test_batch").write_bytes(pickle.dumps(test))
-    scipy.io.savemat(
-        root / "test_32x32.mat",
-        {
-            "X": rng.integers(0, 256, (32, 32, 3, 15), dtype=np.uint8),
-            "y": rng.integers(1, 11, (15, 1)).astype(np.uint8),
-        },
-    )
-    stl = root / "stl10_binary"
-    stl.mkdir()
-    rng.integers(0, 256, 9 * 3 * 96 * 96, dtype=np.uint8).tofile(stl / "test_X.bin")
-    rng.integers(1, 11, 9, dtype=np.uint8).tofile(stl / "test_y.bin")
 
 
 def test_study_runs_end_to_end_and_resumes(tmp_path, capsys):

@@ -16,6 +16,10 @@ M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
 H01 = np.uint64(0x0101010101010101)
 ZERO = np.uint64(0)
 
+#: ``numba.prange`` once :mod:`scaledrop_lib.inference.xnor` compiles these functions (it sets
+#: this global before compiling); plain ``range`` when they run uncompiled.
+prange = range
+
 
 def popcount64(v: np.uint64) -> np.int64:
     """Set bits of one word. SWAR arithmetic: LLVM recognises the pattern and emits popcnt
@@ -26,24 +30,44 @@ def popcount64(v: np.uint64) -> np.int64:
     return np.int64((v * H01) >> np.uint64(56))
 
 
-def pack_kernel(x: np.ndarray) -> np.ndarray:
-    """Real ``x`` (A, C, S) -> words (A, S, ceil(C/64)): bit c % 64 of word c // 64 is
-    ``x[a, c, s] >= 0``."""
-    count, channels, size = x.shape
+def pack_pool_kernel(x: np.ndarray, k: np.int64) -> np.ndarray:
+    """Real ``x`` (A, C, H, W) -> words (A, H // k, W // k, ceil(C/64)): bit c % 64 of word
+    c // 64 is the sign of ``max_pool2d(x, k)[a, c]`` (``>= 0``), without the pooled floats.
+
+    ``k = 1`` packs every position. sign(max) = OR of the signs, except that torch's max
+    pooling propagates NaN (and sign_pm1(NaN) is -1): a window holding a NaN gives bit 0.
+    """
+    count, channels, height, width = x.shape
+    h_out = height // k
+    w_out = width // k
+    size = h_out * w_out
     words = (channels + 63) // 64
     out = np.empty((count, size, words), np.uint64)
-    acc = np.empty(size, np.uint64)
-    for a in range(count):
+    for a in prange(count):
+        acc = np.empty(size, np.uint64)
         for q in range(words):
             acc[:] = 0
             for j in range(min(64, channels - 64 * q)):
-                bit = np.uint64(1) << np.uint64(j)
-                for s in range(size):
-                    if x[a, 64 * q + j, s] >= 0:  # sign(0) = +1; NaN -> -1, as sign_pm1
-                        acc[s] |= bit
+                c = 64 * q + j
+                shift = np.uint64(j)
+                if k == 1:  # branch-free and contiguous: vectorised (NaN >= 0 is False)
+                    for oy in range(h_out):
+                        for ox in range(w_out):
+                            acc[oy * w_out + ox] |= np.uint64(x[a, c, oy, ox] >= 0) << shift
+                    continue
+                for oy in range(h_out):
+                    for ox in range(w_out):
+                        positive = False
+                        nan = False
+                        for dy in range(k):
+                            for dx in range(k):
+                                v = x[a, c, oy * k + dy, ox * k + dx]
+                                nan |= v != v
+                                positive |= v >= 0  # sign(0) = sign(-0.0) = +1, as sign_pm1
+                        acc[oy * w_out + ox] |= np.uint64(positive and not nan) << shift
             for s in range(size):
                 out[a, s, q] = acc[s]
-    return out
+    return out.reshape(count, h_out, w_out, words)
 
 
 def linear_kernel(a: np.ndarray, wt: np.ndarray, n_bits: np.int64, out: np.ndarray) -> None:
@@ -51,9 +75,8 @@ def linear_kernel(a: np.ndarray, wt: np.ndarray, n_bits: np.int64, out: np.ndarr
     the dot products of ``n_bits`` signs, written in place."""
     batch, words = a.shape
     cout = wt.shape[1]
-    mismatches = np.empty(cout, np.int64)
-    for i in range(batch):
-        mismatches[:] = 0
+    for i in prange(batch):
+        mismatches = np.zeros(cout, np.int64)
         for q in range(words):
             b = a[i, q]
             for co in range(cout):  # contiguous: vectorised popcounts
@@ -78,56 +101,81 @@ def conv_kernel(
     batch, height, width, words = a.shape
     cout = wt.shape[1]
     h_out, w_out = out.shape[2], out.shape[3]
-    row = np.empty((w_out, cout), np.int64)  # one output row, channels last, then transposed
-    patch = np.empty(k * k * words, np.uint64)
-    mismatches = np.empty(cout, np.int64)
-    for i in range(batch):
-        for oy in range(h_out):
-            y0 = oy * stride - padding
-            for ox in range(w_out):
-                x0 = ox * stride - padding
-                t = 0
-                inside = 0
+    for r in prange(batch * h_out):  # one output row per task
+        i = r // h_out
+        oy = r % h_out
+        row = np.empty((w_out, cout), np.int64)  # the row, channels last, then transposed
+        patch = np.empty(k * k * words, np.uint64)
+        mismatches = np.empty(cout, np.int64)
+        y0 = oy * stride - padding
+        for ox in range(w_out):
+            x0 = ox * stride - padding
+            t = 0
+            inside = 0
+            for ky in range(k):
+                for kx in range(k):
+                    y = y0 + ky
+                    x = x0 + kx
+                    if 0 <= y < height and 0 <= x < width:
+                        inside += 1
+                        for q in range(words):
+                            patch[t + q] = a[i, y, x, q]
+                    else:  # zero padding: zero bits, removed below
+                        for q in range(words):
+                            patch[t + q] = ZERO
+                    t += words
+            mismatches[:] = 0
+            j = 0
+            while j + 4 <= t:  # four words per pass: a quarter of the stores to mismatches
+                b0, b1, b2, b3 = patch[j], patch[j + 1], patch[j + 2], patch[j + 3]
+                for co in range(cout):  # contiguous: vectorised popcounts
+                    mismatches[co] += (
+                        popcount64(b0 ^ wt[j, co])
+                        + popcount64(b1 ^ wt[j + 1, co])
+                        + popcount64(b2 ^ wt[j + 2, co])
+                        + popcount64(b3 ^ wt[j + 3, co])
+                    )
+                j += 4
+            while j < t:
+                b = patch[j]
+                for co in range(cout):
+                    mismatches[co] += popcount64(b ^ wt[j, co])
+                j += 1
+            if inside < k * k:  # a padded tap's zero bits mismatch its +1 weight bits
                 for ky in range(k):
                     for kx in range(k):
                         y = y0 + ky
                         x = x0 + kx
-                        if 0 <= y < height and 0 <= x < width:
-                            inside += 1
-                            for q in range(words):
-                                patch[t + q] = a[i, y, x, q]
-                        else:  # zero padding: zero bits, removed below
-                            for q in range(words):
-                                patch[t + q] = ZERO
-                        t += words
-                mismatches[:] = 0
-                j = 0
-                while j + 4 <= t:  # four words per pass: a quarter of the stores to mismatches
-                    b0, b1, b2, b3 = patch[j], patch[j + 1], patch[j + 2], patch[j + 3]
-                    for co in range(cout):  # contiguous: vectorised popcounts
-                        mismatches[co] += (
-                            popcount64(b0 ^ wt[j, co])
-                            + popcount64(b1 ^ wt[j + 1, co])
-                            + popcount64(b2 ^ wt[j + 2, co])
-                            + popcount64(b3 ^ wt[j + 3, co])
-                        )
-                    j += 4
-                while j < t:
-                    b = patch[j]
-                    for co in range(cout):
-                        mismatches[co] += popcount64(b ^ wt[j, co])
-                    j += 1
-                if inside < k * k:  # a padded tap's zero bits mismatch its +1 weight bits
-                    for ky in range(k):
-                        for kx in range(k):
-                            y = y0 + ky
-                            x = x0 + kx
-                            if not (0 <= y < height and 0 <= x < width):
-                                for co in range(cout):
-                                    mismatches[co] -= wpop[ky, kx, co]
-                valid = inside * n_bits
-                for co in range(cout):
-                    row[ox, co] = valid - 2 * mismatches[co]
+                        if not (0 <= y < height and 0 <= x < width):
+                            for co in range(cout):
+                                mismatches[co] -= wpop[ky, kx, co]
+            valid = inside * n_bits
             for co in range(cout):
-                for ox in range(w_out):
-                    out[i, co, oy, ox] = row[ox, co]
+                row[ox, co] = valid - 2 * mismatches[co]
+        for co in range(cout):
+            for ox in range(w_out):
+                out[i, co, oy, ox] = row[ox, co]
+
+
+def max_pool_kernel(x: np.ndarray, k: np.int64) -> np.ndarray:
+    """``F.max_pool2d(x, k)`` (stride k, no padding) for real ``x`` (N, C, H, W), bit for bit:
+    torch's CPU loop, scanning each window row by row and taking a value when it is greater
+    than the maximum so far or NaN (so the first of equal values wins, -0.0 before 0.0
+    included, and NaN propagates)."""
+    count, channels, height, width = x.shape
+    h_out = height // k
+    w_out = width // k
+    out = np.empty((count, channels, h_out, w_out), x.dtype)
+    for r in prange(count * channels):
+        a = r // channels
+        c = r % channels
+        for oy in range(h_out):
+            for ox in range(w_out):
+                best = -np.inf
+                for dy in range(k):
+                    for dx in range(k):
+                        v = x[a, c, oy * k + dy, ox * k + dx]
+                        if v > best or v != v:
+                            best = v
+                out[a, c, oy, ox] = best
+    return out

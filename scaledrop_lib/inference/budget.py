@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 #: Monte-Carlo inference refuses to allocate more than this for one request.
@@ -17,11 +18,15 @@ def check_budget(needed_bytes: float, what: str) -> None:
         )
 
 
-def check_sample_memory(T: int, one_pass: torch.Tensor) -> None:
+def check_sample_memory(T: int, one_pass: torch.Tensor, total_rows: int | None = None) -> None:
     """Raise if T passes shaped like ``one_pass`` would exceed :data:`MAX_SAMPLE_BYTES`.
 
     Called after the first pass, before the other T - 1 (and before the prefix engine stacks
     its T results), so an impossible request fails fast instead of exhausting memory.
+    ``total_rows``: the rows of the whole result when ``one_pass`` is its first chunk.
     """
-    needed = T * one_pass.numel() * one_pass.element_size()
-    check_budget(needed, f"T = {T:,} passes of shape {tuple(one_pass.shape)}")
+    shape = tuple(one_pass.shape)
+    if total_rows is not None and one_pass.dim() > 0:
+        shape = (total_rows, *shape[1:])
+    needed = T * int(np.prod(shape)) * one_pass.element_size()
+    check_budget(needed, f"T = {T:,} passes of shape {shape}")

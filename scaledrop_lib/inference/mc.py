@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -22,8 +22,14 @@ from scaledrop_lib._checks import (
 )
 from scaledrop_lib.inference.budget import check_sample_memory
 from scaledrop_lib.inference.prefix import prefix_shared_predict
+from scaledrop_lib.inference.program import (
+    BACKENDS,
+    BinaryRunner,
+    build_program,
+    prefix_program,
+)
 from scaledrop_lib.layers.sampling import sampling
-from scaledrop_lib.models.stages import prefix_support
+from scaledrop_lib.models.stages import PrefixObstacle
 from scaledrop_lib.progress import progress as progress_bar
 
 
@@ -71,7 +77,28 @@ def check_device(model: nn.Module, device: str | torch.device | None) -> torch.d
     return device
 
 
-def _forward(model: nn.Module, x: torch.Tensor, softmax: bool) -> torch.Tensor:
+def _program_forward(
+    model: nn.Module, backend: str, device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model`` itself, or its program (:mod:`scaledrop_lib.inference.program`) with packed
+    binary layers when the backend packs any; call it inside the sampling context."""
+    program = build_program(model) if backend != "torch" else None
+    if program is None:
+        if backend == "xnor":
+            warnings.warn(
+                f"backend='xnor' not used, running fp32: {type(model).__name__} "
+                f"{PrefixObstacle.NO_PROGRAM.value}",
+                stacklevel=3,
+            )
+        return model
+    runner = BinaryRunner(program.binary_layers(), backend, device)
+    if not runner.any_packed:
+        return model
+    fused = program.fuse(runner)
+    return lambda x: fused.run(runner, x)
+
+
+def _forward(model: Callable, x: torch.Tensor, softmax: bool) -> torch.Tensor:
     """``model(x)``, with torch's shape errors turned into a ValueError naming ``inputs``, and
     the output checked: one row per input, and logits (N, C) when a softmax follows (a
     softmax of an (N,) output would run across the batch). Raw outputs (``logits=True``, e.g.
@@ -93,7 +120,7 @@ def _forward(model: nn.Module, x: torch.Tensor, softmax: bool) -> torch.Tensor:
 
 
 def _batched_outputs(
-    model: nn.Module, inputs: torch.Tensor, batch_size: int | None, device, logits: bool = False
+    model: Callable, inputs: torch.Tensor, batch_size: int | None, device, logits: bool = False
 ):
     def head(x: torch.Tensor) -> torch.Tensor:
         out = _forward(model, x.to(device), softmax=not logits)
@@ -114,6 +141,7 @@ def mc_predict(
     progress: bool = False,
     method: str = "auto",
     logits: bool = False,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """T stochastic forward passes with dropout on at inference: softmax samples (T, N, C).
 
@@ -123,7 +151,8 @@ def mc_predict(
     Two engines give identical results for the same masks: the naive loop (one pass at a time
     over the whole input; replicating the batch T times was measured slower on CPU), and the
     prefix-shared engine of :mod:`scaledrop_lib.inference.prefix`, which computes each layer's
-    binary output once per distinct prefix of Scale-Dropout masks.
+    binary output once per distinct prefix of Scale-Dropout masks. Either computes binary
+    layers with fp32 or on packed bits (``backend``), with the same results.
 
     Parameters
     ----------
@@ -134,20 +163,27 @@ def mc_predict(
     T : int
         Number of Monte-Carlo passes (>= 1).
     batch_size : int, optional
-        Split the inputs into chunks of this size (memory).
+        Split the inputs into chunks of this size (memory). The prefix engine draws each
+        pass's masks once for all chunks (a pass is one network); the naive loop's chunks
+        draw their own.
     device : str or torch.device, optional
         Where to run (default: where the model's parameters are).
     progress : bool
         Show a progress bar over the passes (naive loop only).
     method : {"auto", "naive", "prefix"}
-        ``"auto"`` (default) uses the prefix-shared engine when it can prove the model safe
-        and no ``batch_size`` is given, else the naive loop, warning only if a module is
-        unknown to the engine (element-wise masks, other dropout and residual nets are known
-        cases that simply need the loop). ``"prefix"`` asks for the engine and warns whenever
-        it falls back; ``"naive"`` always loops.
+        ``"auto"`` (default) uses the prefix-shared engine when it can prove the model safe,
+        else the naive loop, warning only if a module is unknown to the engine (element-wise
+        masks and other dropout are known cases that simply need the loop). ``"prefix"`` asks
+        for the engine and warns whenever it falls back; ``"naive"`` always loops.
     logits : bool
         Return the softmax *inputs* (logits) of every pass instead of the probabilities
         (e.g. for the paper's Fig. 5, which shows both).
+    backend : {"auto", "torch", "xnor"}
+        How binary layers compute their ±1 products: fp32 (``"torch"``) or bit-packed
+        XNOR-popcount (``"xnor"``, exact: the same samples). ``"auto"`` packs a layer by the
+        fixed rule of :mod:`scaledrop_lib.inference.program` (numba installed, inputs on the
+        CPU, a ±1 layer without bias in eval mode); ``"xnor"`` does the same and warns, with
+        the reason, where it cannot.
 
     Returns
     -------
@@ -180,28 +216,32 @@ def mc_predict(
     check_batch(inputs)
     check_inputs_fit(model, inputs)
     check_choice("method", method, ("auto", "naive", "prefix"))
+    check_choice("backend", backend, BACKENDS)
     use_prefix = False
     if method != "naive":
-        support = prefix_support(model)
-        reason = str(support)
-        if batch_size is not None:
-            reason = "batch_size splits the input (each chunk draws its own masks)"
+        program, reason = prefix_program(model)
         if not reason:
             use_prefix = True
-        elif method == "prefix" or (
-            support.obstacle is not None and not support.obstacle.is_known_limitation
-        ):
+        elif method == "prefix" or (program is not None and not program.is_known_limitation()):
             warnings.warn(
                 f"prefix-shared MC not used, running the naive loop: {reason}", stacklevel=2
             )
     with _inference(model, mc=True, device=device, batch_size=batch_size) as device:
         if use_prefix:
             with shape_errors_name_inputs(inputs):
-                out = prefix_shared_predict(model, inputs.to(device), T, logits=logits)[0]
+                out = prefix_shared_predict(
+                    model,
+                    inputs.to(device),
+                    T,
+                    logits=logits,
+                    batch_size=batch_size,
+                    backend=backend,
+                )[0]
             return out.cpu()
+        forward = _program_forward(model, backend, device)
         samples = []
         for _ in progress_bar(range(T), desc="MC passes", enabled=progress):
-            samples.append(_batched_outputs(model, inputs, batch_size, device, logits=logits))
+            samples.append(_batched_outputs(forward, inputs, batch_size, device, logits=logits))
             if len(samples) == 1:
                 check_sample_memory(T, samples[0])
     return torch.stack(samples)
@@ -214,17 +254,20 @@ def deterministic_predict(
     batch_size: int | None = None,
     device=None,
     logits: bool = False,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """One pass with every dropout module off (the point estimate): softmax (N, C), on the CPU.
 
     The whole model is in eval mode and every ``mc`` switch is off for the call; all flags are
-    restored afterwards. ``batch_size``, ``device`` and ``logits`` are as in
+    restored afterwards. ``batch_size``, ``device``, ``logits`` and ``backend`` are as in
     :func:`mc_predict`.
     """
     check_batch(inputs)
     check_inputs_fit(model, inputs)
+    check_choice("backend", backend, BACKENDS)
     with _inference(model, mc=False, device=device, batch_size=batch_size) as device:
-        return _batched_outputs(model, inputs, batch_size, device, logits=logits)
+        forward = _program_forward(model, backend, device)
+        return _batched_outputs(forward, inputs, batch_size, device, logits=logits)
 
 
 def ensemble_predict(models: list[nn.Module], inputs: torch.Tensor) -> torch.Tensor:

@@ -12,11 +12,14 @@ every call has the same shape as in the naive loop and the results are bit-for-b
 the naive loop. A pass's prefix key is the exact value of its scales, so the ``random``
 variant's draw is part of the key.
 
+The model is walked as a chain of steps (:mod:`scaledrop_lib.inference.program`): the
+binary products before each mask are what the tree shares, computed with fp32 or on packed
+bits (``backend``); packed activations are what flows between packed layers.
+
 Supported: ``nn.Sequential`` models built from the library's layers (digits nets, VGG-small,
-LeNet-5) whose only randomness is layer-wise Scale-Dropout. Anything else (element-wise masks,
-other dropout, residual blocks, unknown modules) is reported by
-:func:`~scaledrop_lib.models.stages.prefix_support` with a
-:class:`~scaledrop_lib.models.stages.PrefixObstacle`, and
+LeNet-5, the 28x28 CNN) and the binary CIFAR ResNets (ResNet-18/20), whose only randomness is
+layer-wise Scale-Dropout. Anything else (element-wise masks, other dropout, unknown modules)
+is reported with a :class:`~scaledrop_lib.models.stages.PrefixObstacle`, and
 :func:`scaledrop_lib.inference.mc.mc_predict` then uses the naive loop.
 """
 
@@ -32,7 +35,7 @@ from torch import nn
 
 from scaledrop_lib._checks import check_positive_int, check_probability
 from scaledrop_lib.inference.budget import check_budget, check_sample_memory
-from scaledrop_lib.models.stages import output_from_binary, prefix_support
+from scaledrop_lib.inference.program import BinaryRunner, prefix_program
 
 
 @dataclass
@@ -59,58 +62,95 @@ class PrefixStats:
 
 
 def prefix_shared_predict(
-    model: nn.Sequential, inputs: torch.Tensor, T: int, logits: bool = False
+    model: nn.Module,
+    inputs: torch.Tensor,
+    T: int,
+    logits: bool = False,
+    *,
+    batch_size: int | None = None,
+    backend: str = "torch",
 ) -> tuple[torch.Tensor, PrefixStats]:
     """Softmax samples (T, N, C) identical to T naive passes, plus work statistics.
 
     With ``logits=True`` the samples are the softmax inputs instead.
 
-    The caller puts the model in eval mode with its dropout sampling (as
-    :func:`scaledrop_lib.inference.mc.mc_predict` does). Raises ``ValueError`` with the reason
-    if the model is not supported (see
-    :func:`~scaledrop_lib.models.stages.prefix_support`).
+    Parameters
+    ----------
+    model : nn.Module
+        An ``nn.Sequential`` of the library's layers or a binary
+        :class:`~scaledrop_lib.models.resnet.CifarResNet` (see
+        :func:`~scaledrop_lib.inference.program.build_program`), in eval mode with its
+        dropout sampling (as :func:`scaledrop_lib.inference.mc.mc_predict` sets it).
+    inputs : torch.Tensor
+        (N, ...), on the device the model runs on.
+    T : int
+        Monte-Carlo passes.
+    batch_size : int, optional
+        Run the tree on chunks of this many inputs. Every pass's masks are drawn once, before
+        the first chunk, so each pass is one network for all inputs (the samples equal the
+        unchunked run's).
+    backend : {"torch", "xnor", "auto"}
+        How the binary products are computed (see :mod:`scaledrop_lib.inference.program`);
+        the samples are the same either way.
+
+    Raises
+    ------
+    ValueError
+        With the reason, if the model is not supported.
     """
     T = check_positive_int("T", T)
-    support = prefix_support(model)
-    if not support:
-        raise ValueError(f"prefix-shared MC cannot run this model exactly: {support}")
-    stages = support.stages
-    stochastic = [s for s in stages if s.stochastic]
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    program, reason = prefix_program(model)
+    if reason:
+        raise ValueError(f"prefix-shared MC cannot run this model exactly: {reason}")
+    runner = BinaryRunner(program.binary_layers(), backend, inputs.device)
+    program = program.fuse(runner)
+    stochastic = program.stochastic_steps
     # the T drawn scale vectors (plus Python's per-tensor overhead) come first: bound them too
-    per_pass = sum(4 * s.binary_layer.alpha.numel() + 128 for s in stochastic)
+    per_pass = sum(4 * s.layer.alpha.numel() + 128 for s in stochastic)
     check_budget(T * per_pass, f"the scales of T = {T:,} passes")
     # 1. every pass's scales, drawn in the naive order (pass by pass, layer by layer)
-    alphas = [[s.dropout(s.binary_layer.alpha) for s in stochastic] for _ in range(T)]
+    alphas = [[s.dropout(s.layer.alpha) for s in stochastic] for _ in range(T)]
     keys = [[a.detach().cpu().numpy().tobytes() for a in row] for row in alphas]
-    results: list[torch.Tensor | None] = [None] * T
-    calls = [0] * len(stochastic)
-    leaves = [0]
+    steps = program.steps
 
     # 2. depth-first walk of the prefix tree, at the batch size of the naive loop
-    def walk(stage_index: int, layer_index: int, x: torch.Tensor, passes: Sequence[int]) -> None:
-        while stage_index < len(stages) and not stages[stage_index].stochastic:
-            x = stages[stage_index].module(x)
-            stage_index += 1
-        if stage_index == len(stages):
-            probs = x if logits else torch.softmax(x, dim=-1)
+    def walk(step_index, layer_index, state, passes, results, calls, leaves) -> None:
+        while step_index < len(steps) and not steps[step_index].stochastic:
+            state = steps[step_index].run(runner, state)
+            step_index += 1
+        if step_index == len(steps):
+            probs = state if logits else torch.softmax(state, dim=-1)
             leaves[0] += 1
             for t in passes:
                 results[t] = probs
             return
-        stage = stages[stage_index]
-        z = stage.binary_layer.binary_output(x)
+        step = steps[step_index]
+        shared = step.shared(runner, state)
         calls[layer_index] += 1
         groups: dict[bytes, list[int]] = {}
         for t in passes:
             groups.setdefault(keys[t][layer_index], []).append(t)
         for members in groups.values():
-            out = output_from_binary(stage.module, z, alphas[members[0]][layer_index])
-            walk(stage_index + 1, layer_index + 1, out, members)
+            out = step.branch(runner, state, shared, alphas[members[0]][layer_index])
+            walk(step_index + 1, layer_index + 1, out, members, results, calls, leaves)
 
-    walk(0, 0, inputs, list(range(T)))
-    # the leaves are shared; stacking makes T copies: fail before, not during, that allocation
-    check_sample_memory(T, results[0])
-    return torch.stack(results), PrefixStats(T, calls, leaves[0])
+    size = len(inputs) if batch_size is None else batch_size
+    chunks: list[list[torch.Tensor]] = []
+    stats = None
+    for start in range(0, len(inputs), size):
+        results: list[torch.Tensor | None] = [None] * T
+        calls, leaves = [0] * len(stochastic), [0]
+        walk(0, 0, inputs[start : start + size], list(range(T)), results, calls, leaves)
+        if stats is None:  # the tree is the same for every chunk (the same masks)
+            stats = PrefixStats(T, calls, leaves[0])
+            # the leaves are shared; stacking makes T copies: fail before that allocation
+            check_sample_memory(T, results[0], total_rows=len(inputs))
+        chunks.append(results)
+    if len(chunks) == 1:
+        return torch.stack(chunks[0]), stats
+    return torch.stack([torch.cat([chunk[t] for chunk in chunks]) for t in range(T)]), stats
 
 
 # ------------------------------------------------------------------ expected cost

@@ -19,9 +19,10 @@ padded taps (precomputed per tap and output channel) are subtracted.
 numba is optional (the ``[fast]`` extra): the package imports without it, :func:`pack_signs`
 falls back to NumPy, and the products raise ``ImportError`` with the reason
 (:func:`xnor_available`). The kernels are compiled on first use and cached on disk
-(``cache=True``, next to this file or in numba's user cache). They are single-threaded
-(``parallel=False``): torch's intra-op threads and numba's must never compete for the same
-cores, so threading is left to a later increment.
+(``cache=True``, next to this file or in numba's user cache). They run in parallel
+(``numba.prange``) on as many threads as torch uses (``torch.get_num_threads()``, set on every
+call): torch's threads and numba's take turns, never both at once, so neither
+oversubscribes the cores.
 
 Bit order: bit ``c % 64`` of word ``c // 64`` is channel ``c``; the padding bits of the last
 word are 0 (every function here relies on it and checks packed input for it).
@@ -40,10 +41,12 @@ import numpy as np
 import torch
 
 from scaledrop_lib._checks import check_positive_int
+from scaledrop_lib.inference import _xnor_kernels
 from scaledrop_lib.inference._xnor_kernels import (
     conv_kernel,
     linear_kernel,
-    pack_kernel,
+    max_pool_kernel,
+    pack_pool_kernel,
     popcount64,
 )
 from scaledrop_lib.layers.binary import WORD_BITS, BinaryConv2d, BinaryLinear, binarize_ste
@@ -120,13 +123,14 @@ def xnor_available() -> tuple[bool, str]:
         cpu = f"hardware popcount ({', '.join(flags)})"
     else:
         cpu = f"no x86 popcount flag reported on {platform.machine()}: LLVM lowers popcount"
-    return True, f"numba {numba.__version__}, single-threaded kernels; {cpu}"
+    return True, f"numba {numba.__version__}, threads as torch's; {cpu}"
 
 
 class _Kernels(NamedTuple):
-    pack: Callable[..., np.ndarray]
+    pack_pool: Callable[..., np.ndarray]
     linear: Callable[..., None]
     conv: Callable[..., None]
+    max_pool: Callable[..., np.ndarray]
 
 
 @functools.cache
@@ -135,14 +139,20 @@ def _compiled() -> _Kernels:
     from numba.extending import register_jitable
 
     register_jitable(popcount64)  # callable from the kernels, inlined by LLVM
-    jit = numba.njit(cache=True, parallel=False)
-    return _Kernels(jit(pack_kernel), jit(linear_kernel), jit(conv_kernel))
+    _xnor_kernels.prange = numba.prange  # the kernels' parallel loops (plain range uncompiled)
+    jit = numba.njit(cache=True, parallel=True)
+    kernels = (pack_pool_kernel, linear_kernel, conv_kernel, max_pool_kernel)
+    return _Kernels(*(jit(kernel) for kernel in kernels))
 
 
 def _kernels() -> _Kernels:
-    """The compiled kernels; ImportError with the reason when numba is missing."""
-    _import_numba()  # asked every time: the answer may change (tests hide numba)
-    return _compiled()
+    """The compiled kernels, set to use as many threads as torch; ImportError with the reason
+    when numba is missing."""
+    numba = _import_numba()  # asked every time: the answer may change (tests hide numba)
+    kernels = _compiled()
+    # torch's threads and numba's take turns (never both at once), so both use torch's count
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    return kernels
 
 
 # ------------------------------------------------------------------ packing
@@ -173,7 +183,7 @@ def _pack_numpy(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
 
 
-def pack_signs(x: torch.Tensor | np.ndarray) -> PackedSigns:
+def pack_signs(x: torch.Tensor | np.ndarray, pool: int = 1) -> PackedSigns:
     """Signs of ``x`` packed along axis 1: the channels of ``(A, C, H, W)``, the features of
     ``(A, F)``.
 
@@ -184,6 +194,10 @@ def pack_signs(x: torch.Tensor | np.ndarray) -> PackedSigns:
         (conv weights ``(Cout, Cin, k, k)`` pack to ``(Cout, k, k, words)``). The sign is
         :func:`~scaledrop_lib.layers.binary.sign_pm1`'s: ``x >= 0`` (0 and -0.0 included) is
         +1, everything else (NaN included) -1.
+    pool : int
+        Pack the signs of ``max_pool2d(x, pool)`` (4-D only) without computing the pooled
+        floats: the sign of a maximum is the OR of the signs (a window holding NaN gives -1,
+        as torch's pooling propagates NaN). Needs numba.
 
     Returns
     -------
@@ -192,10 +206,16 @@ def pack_signs(x: torch.Tensor | np.ndarray) -> PackedSigns:
         numba packs when it is installed; NumPy (bit-identical, slower) otherwise.
     """
     array = _as_array("x", x)
+    pool = check_positive_int("pool", pool)
     if array.ndim not in (2, 4):
         raise ValueError(f"x must be 2-D (A, F) or 4-D (A, C, H, W), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"x must have a non-empty first and second axis, got {array.shape}")
+    if pool > 1:
+        if array.ndim != 4 or min(array.shape[2:]) < pool:
+            raise ValueError(f"pool = {pool} needs a 4-D x at least {pool} wide, got {array.shape}")
+        packed = _kernels().pack_pool(np.ascontiguousarray(array), np.int64(pool))
+        return PackedSigns(packed, array.shape[1])
     count, channels = array.shape[:2]
     flat = np.ascontiguousarray(array.reshape(count, channels, -1))
     try:
@@ -203,8 +223,27 @@ def pack_signs(x: torch.Tensor | np.ndarray) -> PackedSigns:
     except ImportError:
         packed = _pack_numpy(flat)
     else:
-        packed = kernels.pack(flat)
+        packed = kernels.pack_pool(flat[..., None], np.int64(1))
     return PackedSigns(packed.reshape(count, *array.shape[2:], -1), channels)
+
+
+def max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``F.max_pool2d(x, k)`` (stride ``k``, no padding), bit for bit, with the numba kernel.
+
+    torch's own CPU max pooling was measured at 5 ms for VGG-small's last pooling at batch 64
+    (2 threads), several times its memory traffic; the engines pool once per leaf of the
+    prefix tree. ``x``: float32 or float64 (N, C, H, W) on the CPU.
+    """
+    k = check_positive_int("k", k)
+    if not isinstance(x, torch.Tensor) or x.dtype not in (torch.float32, torch.float64):
+        raise TypeError("x must be a float32 or float64 torch.Tensor")
+    if x.dim() != 4 or min(x.shape[2:]) < k or x.device.type != "cpu":
+        raise ValueError(
+            f"x must be a CPU tensor (N, C, H, W) at least {k} wide, got {tuple(x.shape)}"
+        )
+    return torch.from_numpy(
+        _kernels().max_pool(np.ascontiguousarray(x.detach().numpy()), np.int64(k))
+    )
 
 
 def _check_packed(name: str, packed: PackedSigns, ndim: int) -> np.ndarray:
@@ -470,16 +509,33 @@ def binary_layer_xnor_forward(
         packed = pack_layer(layer)
     elif not isinstance(packed, PackedLayer) or not _matches(packed, layer):
         raise ValueError("packed must be pack_layer(layer) of this layer's shape")
-    packed_x = _packed_input(layer, x)
+    return packed_layer_product(layer, packed, x, x.dtype)
+
+
+def packed_layer_product(
+    layer: BinaryConv2d | BinaryLinear,
+    packed: PackedLayer,
+    x: torch.Tensor | PackedSigns,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """``layer.binary_output`` on packed bits, for inputs already checked (the engines' path).
+
+    ``x`` is the layer's real input (its signs are packed here) or its packed signs;
+    ``dtype`` that of the result (the model's).
+    """
+    packed_x = x if isinstance(x, PackedSigns) else _packed_input(layer, x)
+    if packed_x.n != packed.n:
+        raise ValueError(f"the input has {packed_x.n} channels, the layer expects {packed.n}")
     # the kernels write float32/float64 directly; other dtypes go through int32
-    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.int32
+    kernel_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.int32
     if packed.kind == "linear":
-        out = _run_linear(packed_x.bits, packed.n, packed.weights, dtype)
+        bits = packed_x.bits.reshape(packed_x.bits.shape[0], -1)
+        out = _run_linear(bits, packed.n, packed.weights, kernel_dtype)
     else:
         weights, taps = packed.weights, packed.tap_popcounts
         stride, padding = packed.stride, packed.padding
-        out = _run_conv(packed_x.bits, packed.n, weights, taps, stride, padding, dtype)
-    out = out.to(x.dtype)
+        out = _run_conv(packed_x.bits, packed.n, weights, taps, stride, padding, kernel_dtype)
+    out = out.to(dtype)
     if packed.bias is not None:
-        out = out + packed.bias.to(x.dtype).view(1, -1, *([1] * (out.dim() - 2)))
+        out = out + packed.bias.to(dtype).view(1, -1, *([1] * (out.dim() - 2)))
     return out

@@ -42,7 +42,8 @@ DETERMINISTIC_MODULES: tuple[type[nn.Module], ...] = (
 class PrefixObstacle(Enum):
     """Why the prefix-shared engine cannot run a model exactly (the naive loop then does)."""
 
-    NOT_SEQUENTIAL = "is not an nn.Sequential (e.g. residual blocks)"
+    NOT_SEQUENTIAL = "is not an nn.Sequential (the cost model and exact enumeration need a chain)"
+    NO_PROGRAM = "is neither an nn.Sequential nor a CifarResNet (no chain of steps)"
     NOT_SCALE_DROPOUT = "scale_dropout is not a ScaleDropout"
     ELEMENT_MASKS = "element-wise masks (2^C patterns per layer)"
     OTHER_DROPOUT = "is dropout other than Scale-Dropout"
@@ -65,12 +66,22 @@ def binary_layer_of(module: nn.Module) -> BinaryConv2d | BinaryLinear | None:
     return None
 
 
-def output_from_binary(module: nn.Module, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+def output_from_binary(
+    module: nn.Module, z: torch.Tensor, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
     """What ``module`` (a binary layer or a :class:`ScaledBinaryUnit`) outputs when its binary
     layer produced ``z`` and its scale is ``alpha``: the scale (and, for a unit, BatchNorm and
-    shift) applied. Lets the MC engines compute ``z`` once for many scales."""
+    shift) applied. Lets the MC engines compute ``z`` once for many scales.
+
+    ``alpha=None`` is the module's own forward: the layer's scale after its Scale-Dropout
+    (drawn here), nothing when the scale is disabled.
+    """
     if isinstance(module, ScaledBinaryUnit):
         return module.from_binary_output(z, alpha)
+    if alpha is None:
+        if not module.scale_enabled:
+            return z
+        alpha = module.effective_alpha()
     return module.apply_scale(z, alpha)
 
 
@@ -105,7 +116,8 @@ class Stage:
         return self.dropout is not None
 
 
-def _classify(index: int, module: nn.Module) -> Stage:
+def classify_stage(index: int, module: nn.Module) -> Stage:
+    """``module`` at position ``index`` of a chain, classified (see :class:`Stage`)."""
     layer = binary_layer_of(module)
     if layer is not None:
         dropout = layer.scale_dropout
@@ -135,7 +147,7 @@ def iter_stages(model: nn.Sequential) -> Iterator[Stage]:
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
     for index, module in enumerate(model):
-        yield _classify(index, module)
+        yield classify_stage(index, module)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,34 @@
 """Chapter 4's study on CIFAR-10: train VGG-small variants, then Fig. 6 and Table V.
 
-The book runs chapter 4 on the embedded digits; this script is the CIFAR-10 path with the same
-library code, SVHN as D5 and STL-10 as D6 (P:265). It trains for hours on a CPU (pass
-``--device cuda`` for a GPU) and is resumable: each trained model is saved under ``--out``,
+The book runs chapter 4 on the embedded digits; this is the CIFAR-10 path with the same
+library code, SVHN as D5 and STL-10 as D6 (P:265). It holds the pieces the ``scaledrop``
+command (:mod:`scaledrop_lib.experiments`) runs every CIFAR-10 experiment with: the data
+(:func:`load_cifar_splits`, :func:`load_natural_ood`), the methods (:data:`CONFIGS`), the
+paper's flips and crops (:class:`FlipCropDataset`) and the resumable, configuration-keyed
+cache of trained models (:func:`train_or_load`). Each trained model is saved under ``out``,
 keyed by the SHA-256 of its full configuration, and reused by a run with the same
 configuration; a model interrupted mid-training (Ctrl-C) continues from its last completed
 epoch and ends bit-identical to an uninterrupted run.
 
-Usage::
+``scaledrop ood`` and ``scaledrop rotation`` run this study for any model, method and seeds
+(``scaledrop --help``). The module's own short command remains for chapter 4, VGG-small only::
 
     python -m scaledrop_lib.studies.cifar --data-root ~/data --download --out runs/cifar_shift
 
-Results (test accuracy, the rotation sweep, the OOD tables) are printed and written to
-``<out>/results.json``.
+It trains for hours on a CPU (pass ``--device cuda`` for a GPU). Results (test accuracy,
+the rotation sweep, the OOD tables) are printed and written to ``<out>/results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from scaledrop_lib._io import atomic_write_json
@@ -32,7 +38,12 @@ from scaledrop_lib.inference.mc import deterministic_predict
 from scaledrop_lib.metrics.classification import accuracy
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.vgg import vgg_small
-from scaledrop_lib.routines.checkpoints import content_sha256, load_checkpoint, save_checkpoint
+from scaledrop_lib.routines.checkpoints import (
+    content_sha256,
+    load_checkpoint,
+    plain_metadata,
+    save_checkpoint,
+)
 from scaledrop_lib.routines.train import fit, seed_everything
 from scaledrop_lib.studies.shift import (
     OODReport,
@@ -76,26 +87,91 @@ class FlipCropDataset(Dataset):
         return padded[:, top : top + image.shape[1], left : left + image.shape[2]], label
 
 
-def _subset(dataset: TensorDataset, limit: int | None) -> TensorDataset:
+def subset(dataset: TensorDataset, limit: int | None) -> TensorDataset:
+    """The first ``limit`` examples of ``dataset`` (all of them for ``None``)."""
     if limit is None or limit >= len(dataset):
         return dataset
     return TensorDataset(*(t[:limit] for t in dataset.tensors))
 
 
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How models are trained and where they are kept: everything but the net and the data.
+
+    Attributes
+    ----------
+    out : Path
+        Folder of the trained models (``<method>_seed<k>_<hash>.pt``) and of the resumable
+        training states (``*.training.pt``).
+    epochs, lr, patience, batch_size
+        As :func:`scaledrop_lib.routines.train.fit` takes them (``patience=None`` trains
+        every epoch).
+    device : str
+        ``"cpu"`` or ``"cuda"`` (resolved: no ``"auto"`` here).
+    amp : bool
+        Train under ``torch.autocast`` with bfloat16 (GPU only; no gradient scaler needed).
+    progress : bool
+        Show the epoch bars.
+    """
+
+    out: Path
+    epochs: int = 100
+    lr: float = 1e-3
+    patience: int | None = 20
+    batch_size: int = 128
+    device: str = "cpu"
+    amp: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainingOptions:
+        """The options of this module's command line (``--out``, ``--epochs`` ...)."""
+        return cls(
+            out=Path(args.out),
+            epochs=args.epochs,
+            lr=args.lr,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+
+
+#: The architecture this module's own command trains (the key's ``architecture`` entry).
+VGG_SMALL_ARCHITECTURE: dict[str, Any] = {"name": "vgg_small", "width": 1.0, "layerwise_p": None}
+
+
 def training_config(
-    name: str, config: NetConfig, seed: int, data_sha256: str, args: argparse.Namespace
+    name: str,
+    config: NetConfig,
+    seed: int,
+    data_sha256: str,
+    options: TrainingOptions | argparse.Namespace,
+    architecture: Mapping[str, Any] | None = None,
+    task: str = "classification",
+    augmentation: str = "flip + crop, padding 4",
 ) -> dict[str, Any]:
-    """Everything that decides the weights of one trained model of the study: its cache key."""
+    """Everything that decides the weights of one trained model: its cache key.
+
+    Method name, network options, seed, epochs, lr, patience, batch size, augmentation,
+    device type, mixed precision, task, the architecture (name, width multiplier, layer-wise
+    p) and the data's fingerprint. What only evaluation reads (T, OOD sets, angles) is not in
+    it, so every experiment of a run shares the trained models.
+    """
+    if isinstance(options, argparse.Namespace):
+        options = TrainingOptions.from_args(options)
     return {
         "method": name,
         "net": config.to_dict(),
         "seed": seed,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "patience": args.patience,
-        "batch_size": args.batch_size,
-        "augmentation": "flip + crop, padding 4",
-        "device": torch.device(args.device).type,
+        "epochs": options.epochs,
+        "lr": options.lr,
+        "patience": options.patience,
+        "batch_size": options.batch_size,
+        "augmentation": augmentation,
+        "device": torch.device(options.device).type,
+        "amp": bool(options.amp),
+        "task": task,
+        "architecture": dict(architecture or VGG_SMALL_ARCHITECTURE),
         "data_sha256": data_sha256,
     }
 
@@ -105,6 +181,143 @@ def data_fingerprint(train: TensorDataset, val: TensorDataset) -> str:
     return content_sha256([list(train.tensors), list(val.tensors)])
 
 
+@dataclass
+class TrainedModel:
+    """A model of a study, trained now or loaded from its checkpoint.
+
+    ``metadata`` is what the checkpoint stores: method, seed, epochs, the training
+    configuration and its SHA-256, and the training history (``None`` in checkpoints of
+    older versions of this module).
+    """
+
+    model: nn.Module
+    path: Path
+    metadata: dict[str, Any]
+    loaded: bool
+
+
+def checkpoint_stem(name: str, seed: int, key: str) -> str:
+    """``<method>_seed<k>_<first 16 hex digits of the configuration's SHA-256>``."""
+    return f"{name.replace(' ', '_')}_seed{seed}_{key[:16]}"
+
+
+def train_or_load(
+    name: str,
+    config: NetConfig,
+    seed: int,
+    data: tuple[TensorDataset, TensorDataset],
+    options: TrainingOptions,
+    *,
+    build: Callable[[NetConfig], nn.Module] = vgg_small,
+    architecture: Mapping[str, Any] | None = None,
+    task: str = "classification",
+    augment: bool = True,
+    data_sha256: str | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainedModel:
+    """Train one model, or load it from ``options.out`` when a run with the same
+    configuration saved it.
+
+    The file name carries the first 16 hex digits of the configuration's SHA-256
+    (:func:`training_config`), so changing ``epochs`` or ``lr`` trains a new model; the
+    loader checks the file's embedded checksum and the full configuration hash in its
+    metadata. While training, ``fit`` writes a resumable state after every epoch
+    (``<file stem>.training.pt``): an interrupted run continues where it stopped and ends with
+    the same weights as an uninterrupted one.
+
+    Parameters
+    ----------
+    name : str
+        The method's name (part of the file name and of the key).
+    config : NetConfig
+        How the net is built.
+    seed : int
+        Seeds the initial weights, the loader's shuffling and the training masks.
+    data : (TensorDataset, TensorDataset)
+        Training and validation data.
+    options : TrainingOptions
+        Epochs, lr, patience, batch size, device, mixed precision, the output folder.
+    build : callable
+        ``config -> model``; must match ``architecture`` (default VGG-small).
+    architecture : dict, optional
+        What ``build`` builds, for the key (default :data:`VGG_SMALL_ARCHITECTURE`).
+    task : {"classification", "segmentation"}
+        What ``fit`` trains for.
+    augment : bool
+        Random flips and crops of the training images (:class:`FlipCropDataset`); only for
+        classification, where the target does not move with the image.
+    data_sha256 : str, optional
+        :func:`data_fingerprint` of ``data``, when the caller already has it.
+    log : callable
+        Receives one line per model loaded.
+
+    Raises
+    ------
+    ValueError
+        The checkpoint or the training state is corrupt, or holds another configuration;
+        the message names the file.
+    """
+    if augment and task != "classification":
+        raise ValueError("augment=True flips and crops images only; pass augment=False")
+    train, val = data
+    data_sha256 = data_sha256 or data_fingerprint(train, val)
+    augmentation = "flip + crop, padding 4" if augment else "none"
+    settings = training_config(
+        name, config, seed, data_sha256, options, architecture, task, augmentation
+    )
+    key = content_sha256(settings)
+    stem = checkpoint_stem(name, seed, key)
+    path = Path(options.out) / f"{stem}.pt"
+    state_path = Path(options.out) / f"{stem}.training.pt"
+    torch.manual_seed(seed)
+    model = build(config)
+    if path.is_file():
+        try:
+            metadata = load_checkpoint(model, path)
+        except ValueError as error:
+            raise ValueError(f"{error} (delete {path} to train this model again)") from error
+        if metadata.get("config_sha256") != key:
+            raise ValueError(
+                f"{path} holds a model of another configuration (sha256 "
+                f"{metadata.get('config_sha256')}, expected {key}): delete it to retrain"
+            )
+        log(f"{name} (seed {seed}): loaded {path}")
+        return TrainedModel(model.to(options.device).eval(), path, metadata, loaded=True)
+    generator = torch.Generator().manual_seed(seed)
+    train_data: Dataset = FlipCropDataset(train) if augment else train
+    train_loader = DataLoader(
+        train_data, batch_size=options.batch_size, shuffle=True, generator=generator
+    )
+    val_loader = DataLoader(val, batch_size=256)
+    cuda = torch.device(options.device).type == "cuda"
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=options.amp and cuda):
+        history = fit(
+            model,
+            train_loader,
+            val_loader,
+            task=task,
+            epochs=options.epochs,
+            lr=options.lr,
+            patience=options.patience,
+            seed=seed,
+            device=options.device,
+            progress=options.progress,
+            checkpoint=state_path,
+            resume=True,
+        )
+    metadata = {
+        "method": name,
+        "seed": seed,
+        "epochs": history.epochs,
+        "config": settings,
+        "config_sha256": key,
+        "history": history.to_dict(),
+    }
+    save_checkpoint(model, path, metadata)
+    state_path.unlink(missing_ok=True)  # the finished model replaces the resumable state
+    return TrainedModel(model, path, plain_metadata(metadata), loaded=False)
+
+
 def _train(
     name: str,
     config: NetConfig,
@@ -112,71 +325,17 @@ def _train(
     data: tuple[TensorDataset, TensorDataset],
     args: argparse.Namespace,
     data_sha256: str | None = None,
-) -> torch.nn.Module:
-    """Train one model, or load it from ``args.out`` when a run with the same configuration
-    saved it.
-
-    The file name carries the first 16 hex digits of the configuration's SHA-256
-    (:func:`training_config`: method, network, seed, epochs, lr, patience, batch size,
-    device type and the data's fingerprint), so changing ``--epochs`` or ``--lr`` trains a
-    new model; the loader checks the file's embedded checksum and the full configuration
-    hash in its metadata. While training, ``fit`` writes a resumable state after every epoch
-    (``<file stem>.training.pt``): an interrupted run continues where it stopped and ends with
-    the same weights as an uninterrupted one.
-    """
-    train, val = data
-    data_sha256 = data_sha256 or data_fingerprint(train, val)
-    settings = training_config(name, config, seed, data_sha256, args)
-    key = content_sha256(settings)
-    stem = f"{name.replace(' ', '_')}_seed{seed}_{key[:16]}"
-    path = Path(args.out) / f"{stem}.pt"
-    state_path = Path(args.out) / f"{stem}.training.pt"
-    torch.manual_seed(seed)
-    model = vgg_small(config)
-    if path.is_file():
-        metadata = load_checkpoint(model, path)
-        if metadata.get("config_sha256") != key:
-            raise ValueError(
-                f"{path} holds a model of another configuration (sha256 "
-                f"{metadata.get('config_sha256')}, expected {key}): delete it to retrain"
-            )
-        print(f"{name} (seed {seed}): loaded {path}")
-        return model.to(args.device)
-    generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(
-        FlipCropDataset(train), batch_size=args.batch_size, shuffle=True, generator=generator
-    )
-    val_loader = DataLoader(val, batch_size=256)
-    history = fit(
-        model,
-        train_loader,
-        val_loader,
-        epochs=args.epochs,
-        lr=args.lr,
-        patience=args.patience,
-        seed=seed,
-        device=args.device,
-        checkpoint=state_path,
-        resume=True,
-    )
-    metadata = {
-        "method": name,
-        "seed": seed,
-        "epochs": history.epochs,
-        "config": settings,
-        "config_sha256": key,
-    }
-    save_checkpoint(model, path, metadata)
-    state_path.unlink(missing_ok=True)  # the finished model replaces the resumable state
-    return model
+) -> nn.Module:
+    """This module's command: :func:`train_or_load` of a VGG-small with ``args``' options."""
+    options = TrainingOptions.from_args(args)
+    return train_or_load(name, config, seed, data, options, data_sha256=data_sha256).model
 
 
-def load_cifar_study_data(
+def load_cifar_splits(
     root: str | Path, download: bool, val_size: int = 5000
 ) -> dict[str, TensorDataset]:
-    """CIFAR-10 train/val/test (the last ``val_size`` training images validate), the SVHN
-    test split and the STL-10 test split resized to 32x32, all in pixel space [0, 1]."""
-
+    """CIFAR-10 train/val/test (the last ``val_size`` training images validate), in pixel
+    space [0, 1]."""
     full = load_cifar10(root, train=True, download=download)
     if not 0 < val_size < len(full):
         raise ValueError(f"val_size must be in (0, {len(full)}), got {val_size}")
@@ -185,9 +344,24 @@ def load_cifar_study_data(
         "train": TensorDataset(images[:-val_size], labels[:-val_size]),
         "val": TensorDataset(images[-val_size:], labels[-val_size:]),
         "test": load_cifar10(root, train=False, download=download),
+    }
+
+
+def load_natural_ood(root: str | Path, download: bool) -> dict[str, TensorDataset]:
+    """The natural OOD sets of CIFAR-10 (P:265): the SVHN test split and the STL-10 test
+    split area-resized to 32x32, in pixel space [0, 1]."""
+    return {
         "svhn": load_svhn(root, split="test", download=download),
         "stl10": load_stl10(root, split="test", size=32, download=download),
     }
+
+
+def load_cifar_study_data(
+    root: str | Path, download: bool, val_size: int = 5000
+) -> dict[str, TensorDataset]:
+    """CIFAR-10 train/val/test (the last ``val_size`` training images validate), the SVHN
+    test split and the STL-10 test split resized to 32x32, all in pixel space [0, 1]."""
+    return {**load_cifar_splits(root, download, val_size), **load_natural_ood(root, download)}
 
 
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,7 +371,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
     data = load_cifar_study_data(args.data_root, args.download, args.val_size)
-    train = _subset(data["train"], args.train_limit)
+    train = subset(data["train"], args.train_limit)
     data_sha256 = data_fingerprint(train, data["val"])
     x_test, y_test = (t[: args.test_limit] for t in data["test"].tensors)
     predictors = {}
