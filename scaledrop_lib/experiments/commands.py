@@ -22,6 +22,7 @@ import torch
 from scaledrop_lib.data.shift import ood_sets
 from scaledrop_lib.experiments.datasets import (
     DATA_SEED,
+    ClassificationData,
     load_classification,
     load_natural_sets,
     load_segmentation,
@@ -118,13 +119,16 @@ def _record(run: Run, condition: str = "", **values: Any) -> dict[str, Any]:
     }
 
 
-def _classifiers(ctx: Context, methods: Sequence[str] | None = None):
+def _trained(ctx: Context, data: ClassificationData, methods: Sequence[str] | None = None):
     s = ctx.settings
-    data = load_classification(s)
-    runs = train_classifiers(
+    return train_classifiers(
         s, data.train, data.val, data.data_sha256, ctx.device, ctx.amp, ctx.log, methods
     )
-    return data, runs
+
+
+def _classifiers(ctx: Context, methods: Sequence[str] | None = None):
+    data = load_classification(ctx.settings)
+    return data, _trained(ctx, data, methods)
 
 
 def _predictor(ctx: Context, run: Run, T: int | None = None):
@@ -264,8 +268,9 @@ def ood(ctx: Context) -> Outcome:
     FPR at 95 % TPR with the chosen uncertainty score, and Eq. 24's detection rate; the
     clean test set's Eq. 24 rate is the condition "ID"."""
     s = ctx.settings
+    data = load_classification(s)
     natural = load_natural_sets(s)  # before any training: a missing set fails early
-    data, runs = _classifiers(ctx)
+    runs = _trained(ctx, data)
     x = data.test_images
     sets = ood_sets(x, n=s.n_ood, seed=DATA_SEED, noise_std=s.noise_std, natural=natural)
     conditions = [f"{key} {ood_set.name}" for key, ood_set in sets.items()]

@@ -337,7 +337,8 @@ def check_settings(settings: Settings) -> None:
                 raise SettingsError(f"{where} must be >= 1, got {item}")
             if kind in ("int0", "ints0") and item < 0:
                 raise SettingsError(f"{where} must be >= 0, got {item}")
-        if isinstance(value, list) and len(set(value)) != len(value):
+        fixed_length = isinstance(f.metadata["metavar"], tuple)  # e.g. SMALL LARGE
+        if isinstance(value, list) and not fixed_length and len(set(value)) != len(value):
             raise SettingsError(f"{where} lists a value twice: {value}")
     if max(settings.seeds) >= 2**31:
         raise SettingsError(f"--seeds must lie in 0 .. 2**31 - 1, got {settings.seeds}")

@@ -49,7 +49,14 @@ from scaledrop_lib.inference._xnor_kernels import (
     pack_pool_kernel,
     popcount64,
 )
-from scaledrop_lib.layers.binary import WORD_BITS, BinaryConv2d, BinaryLinear, binarize_ste
+from scaledrop_lib.layers.binary import (
+    WORD_BITS,
+    BinaryConv2d,
+    BinaryLinear,
+    binarize_ste,
+    pack_bits,
+    popcount_words,
+)
 
 #: The oldest numba the kernels are written for (the ``[fast]`` extra's lower bound).
 NUMBA_MIN_VERSION = (0, 60)
@@ -175,12 +182,8 @@ def _as_array(name: str, x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def _pack_numpy(x: np.ndarray) -> np.ndarray:
-    bits = x >= 0  # (A, C, S)
-    pad = (-bits.shape[1]) % WORD_BITS
-    if pad:
-        bits = np.concatenate([bits, np.zeros((bits.shape[0], pad, bits.shape[2]), bool)], 1)
-    packed = np.packbits(np.moveaxis(bits, 1, -1), axis=-1, bitorder="little")
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
+    """NumPy fallback of the packing kernel: real (A, C, S) -> words (A, S, words)."""
+    return pack_bits(np.moveaxis(x >= 0, 1, -1))
 
 
 def pack_signs(x: torch.Tensor | np.ndarray, pool: int = 1) -> PackedSigns:
@@ -265,14 +268,6 @@ def _check_packed(name: str, packed: PackedSigns, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(bits)
 
 
-def _popcounts(bits: np.ndarray) -> np.ndarray:
-    """Set bits of each vector of words (summed over the last axis), as int64."""
-    if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
-        return np.bitwise_count(bits).sum(-1, dtype=np.int64)
-    per_byte = np.unpackbits(bits.view(np.uint8), axis=-1)
-    return per_byte.reshape(*bits.shape[:-1], -1).sum(-1, dtype=np.int64)
-
-
 # ------------------------------------------------------------------ products
 
 
@@ -305,7 +300,7 @@ def _conv_weights(w_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Cout) and the set bits of each tap (k, k, Cout)."""
     cout = w_bits.shape[0]
     wt = np.ascontiguousarray(w_bits.reshape(cout, -1).T)
-    wpop = np.ascontiguousarray(_popcounts(w_bits).transpose(1, 2, 0))
+    wpop = np.ascontiguousarray(popcount_words(w_bits).sum(-1).transpose(1, 2, 0))
     return wt, wpop
 
 

@@ -332,27 +332,41 @@ class BinaryLinear(_ScaledBinaryMixin, nn.Module):
 WORD_BITS = 64
 
 
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack booleans (..., n) into 64-bit words (..., ceil(n/64)): bit i of a vector is bit
+    i % 64 of word i // 64 (True -> 1); the padding bits of the last word are 0.
+
+    The one bit layout of the library: :func:`pack_pm1` here and the numba kernels of
+    :mod:`scaledrop_lib.inference.xnor` (which fall back to this function) use it.
+    """
+    bits = np.asarray(bits, dtype=bool)
+    pad = (-bits.shape[-1]) % WORD_BITS
+    if pad:
+        bits = np.concatenate([bits, np.zeros((*bits.shape[:-1], pad), bool)], axis=-1)
+    # little-endian bytes -> uint64 words
+    packed = np.packbits(bits, axis=-1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
+
+
 def pack_pm1(v: torch.Tensor | np.ndarray) -> np.ndarray:
     """Pack ±1 vectors (..., n) into 64-bit words (..., ceil(n/64)): +1 -> bit 1, -1 -> bit 0.
 
-    Padding bits of the last word are 0.
+    Padding bits of the last word are 0 (see :func:`pack_bits`).
     """
     arr = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError("v must have a non-empty last dimension")
     if not np.all((arr == 1) | (arr == -1)):
         raise ValueError("v must hold only +1 and -1")
-    bits = (arr > 0).astype(np.uint8)
-    n = bits.shape[-1]
-    pad = (-n) % WORD_BITS
-    bits = np.concatenate([bits, np.zeros((*bits.shape[:-1], pad), np.uint8)], axis=-1)
-    # little-endian bytes -> uint64 words: bit i of the vector is bit (i % 64) of word i // 64
-    packed = np.packbits(bits, axis=-1, bitorder="little")
-    return packed.view("<u8").astype(np.uint64)
+    return pack_bits(arr > 0)
 
 
-def _popcount64(words: np.ndarray) -> np.ndarray:
-    return np.unpackbits(words.view(np.uint8), axis=-1).reshape(*words.shape, 64).sum(-1)
+def popcount_words(words: np.ndarray) -> np.ndarray:
+    """Set bits of every uint64 word (same shape, int64)."""
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
+        return np.bitwise_count(words).astype(np.int64)
+    per_byte = np.unpackbits(words.view(np.uint8), axis=-1)
+    return per_byte.reshape(*words.shape, 64).sum(-1, dtype=np.int64)
 
 
 def xnor_popcount_dot(a_bits: np.ndarray, b_bits: np.ndarray, n: int) -> np.ndarray:
@@ -373,7 +387,7 @@ def xnor_popcount_dot(a_bits: np.ndarray, b_bits: np.ndarray, n: int) -> np.ndar
         mask = np.full(words, np.iinfo(np.uint64).max, dtype=np.uint64)
         mask[-1] = np.uint64((1 << tail) - 1)
         xnor = xnor & mask
-    matches = _popcount64(xnor).sum(-1).astype(np.int64)
+    matches = popcount_words(xnor).sum(-1)
     return 2 * matches - n
 
 
