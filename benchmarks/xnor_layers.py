@@ -7,8 +7,8 @@ back, and the table shows medians over the repeats.
     python benchmarks/xnor_layers.py            # batch 64, 7 repeats
     python benchmarks/xnor_layers.py --quick    # batch 8, 5 repeats
 
-Threads: torch runs with 1 intra-op thread (set here), the numba kernels are single-threaded
-(``parallel=False``); run with OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1.
+Threads: torch runs with ``--threads`` intra-op threads (default 1, set here) and the numba
+kernels with as many (they follow torch's count); the two never run at once.
 
 Columns per layer (VGG-small built with ``binary_first_last=True``, so that conv1 is binary
 too; in the default configuration conv1 is full precision):
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 8, 5 repeats")
     parser.add_argument("--batch", type=int, default=None, help="override the batch size")
     parser.add_argument("--repeats", type=int, default=None, help="override the repeats")
+    parser.add_argument("--threads", type=int, default=1, help="torch's and numba's threads")
     parser.add_argument(
         "--allocator", choices=("steady", "default"), default="steady", help="see the docstring"
     )
@@ -133,7 +134,7 @@ def main() -> None:
     batch = args.batch or (8 if args.quick else 64)
     repeats = args.repeats or (5 if args.quick else 7)
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     available, reason = xnor_available()
     if not available:
         raise SystemExit(f"the packed path cannot run here: {reason}")
@@ -142,8 +143,8 @@ def main() -> None:
         env = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
         print(f"CPU: {cpu_description()}")
         print(
-            f"threads: torch {torch.get_num_threads()} (intra-op), numba kernels 1 "
-            f"(parallel=False; numba pool size {numba.get_num_threads()} unused); env {env}"
+            f"threads: torch {torch.get_num_threads()} (intra-op), numba kernels the same "
+            f"(pool size {numba.config.NUMBA_NUM_THREADS}); env {env}"
         )
         print(f"xnor: {reason}")
         print(f"allocator: {'steady (glibc mmap off)' if tuned else 'as it comes'}")

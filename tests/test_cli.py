@@ -376,6 +376,9 @@ def test_missing_datasets_are_errors_naming_the_folder(workspace, tmp_path, caps
         tmp_path / "partial" / "cifar-10-batches-py",
     )
     argv = ["ood", "--data-dir", str(tmp_path / "partial"), "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2  # the 40 fake images are fewer than the default --val-size
+    assert "--val-size" in capsys.readouterr().err
+    argv += ["--val-size", "10"]
     assert cli.main(argv) == 1
     assert str(tmp_path / "partial" / "test_32x32.mat") in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

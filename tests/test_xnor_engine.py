@@ -316,3 +316,32 @@ def test_training_still_uses_fp32_and_gets_gradients():
     assert not BinaryRunner(program.binary_layers(), "auto").any_packed
     model(x).sum().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+# ------------------------------------------------------------------ the appendix's picture
+
+
+@pytest.mark.parametrize("n", [1, 8, 16, 64])
+def test_bit_packing_figure_shows_the_xor_and_the_dot_product(n):
+    from scaledrop_lib.viz.figures import bit_packing_figure
+
+    g = torch.Generator().manual_seed(n)
+    a = sign_pm1(torch.randn(n, generator=g))
+    w = sign_pm1(torch.randn(n, generator=g))
+    fig = bit_packing_figure(a, w)
+    rows = [list(r) for r in fig.data[0].z[::-1]]  # top row first
+    assert rows[0] == [int(v > 0) for v in a] and rows[1] == [int(v > 0) for v in w]
+    assert rows[2] == [int(x != y) for x, y in zip(a, w, strict=True)]
+    dot = int((a * w).sum())  # the product the figure claims, computed independently
+    assert f"n - 2 x {sum(rows[2])} = {dot} = a . w = {dot}" in fig.layout.title.text
+
+
+def test_bit_packing_figure_refuses_bad_vectors():
+    from scaledrop_lib.viz.figures import bit_packing_figure
+
+    with pytest.raises(ValueError, match="one length"):
+        bit_packing_figure(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match="one length"):
+        bit_packing_figure(torch.ones(65), torch.ones(65))
+    with pytest.raises(ValueError, match=r"\+1 and -1"):
+        bit_packing_figure(torch.zeros(3), torch.ones(3))

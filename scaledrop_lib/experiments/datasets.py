@@ -80,7 +80,12 @@ def load_classification(settings: Settings) -> ClassificationData:
     ``--test-limit``)."""
     root = data_dir(settings)
     _require(root / CIFAR10_FOLDER, "CIFAR-10", settings, "about 170 MB")
-    splits = load_cifar_splits(root, settings.download, settings.val_size)
+    try:
+        splits = load_cifar_splits(root, settings.download, settings.val_size)
+    except ValueError as error:
+        if str(error).startswith("val_size"):  # say which flag
+            raise SettingsError(f"--val-size: {error} (the CIFAR-10 training images)") from None
+        raise
     train = subset(splits["train"], settings.train_limit)
     images, labels = splits["test"].tensors
     limit = settings.test_limit

@@ -27,6 +27,7 @@ from scaledrop_lib.viz.chapter import (
     chapter_setup,
 )
 from scaledrop_lib.viz.figures import (
+    bit_packing_figure,
     mapping_figure,
     reliability_diagram,
     shift_curves_figure,
@@ -66,6 +67,7 @@ __all__ = [
     "FigureBuilder",
     "LiveFigure",
     "PlotlyMimeRenderer",
+    "bit_packing_figure",
     "book_template",
     "chapter_setup",
     "convergence_figure",

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from scaledrop_lib.hardware.cim import LayerMapping, crossbar_tiles
+from scaledrop_lib.layers.binary import WORD_BITS, pack_pm1, popcount_words, xnor_popcount_dot
 from scaledrop_lib.metrics.calibration import expected_calibration_error, reliability_diagram_data
 from scaledrop_lib.studies.sensitivity import METHOD_LABELS, shift_record
 from scaledrop_lib.viz.plotting import METHOD_COLORS, fit_to_column
@@ -182,3 +183,58 @@ def shift_curves_figure(
         height=420,
     )
     return fit_to_column(fig)
+
+
+def bit_packing_figure(activations: torch.Tensor, weights: torch.Tensor) -> go.Figure:
+    """How a ±1 dot product becomes XNOR-popcount on packed bits (Table I), for one vector.
+
+    Three rows of cells, one column per channel: the activations' signs as bits (+1 -> 1),
+    the weights' bits, and their XOR (1 where they disagree). The title gives the library's
+    packed result, ``n - 2 popcount(a XOR w)``, next to the dot product.
+
+    Parameters
+    ----------
+    activations, weights : torch.Tensor
+        ±1 vectors of the same length n (1 <= n <= 64: one 64-bit word).
+    """
+    a = torch.as_tensor(activations).flatten()
+    w = torch.as_tensor(weights).flatten()
+    if a.shape != w.shape or not 1 <= a.numel() <= WORD_BITS:
+        raise ValueError(
+            f"activations and weights must be ±1 vectors of one length 1..{WORD_BITS}, got "
+            f"{tuple(a.shape)} and {tuple(w.shape)}"
+        )
+    a_word, w_word = pack_pm1(a), pack_pm1(w)  # (1,) uint64 words each; checks ±1
+    n = a.numel()
+    mismatches = int(popcount_words(a_word ^ w_word).sum())
+    packed_dot = int(xnor_popcount_dot(a_word, w_word, n))
+    bits = [[(int(word[0]) >> i) & 1 for i in range(n)] for word in (a_word, w_word)]
+    bits.append([x ^ y for x, y in zip(*bits, strict=True)])
+    labels = ["a (activations)", "w (weights)", "a XOR w"]
+    text = [[f"{'+1' if v else '-1'}<br>{v}" for v in bits[0]]]
+    text += [[f"{'+1' if v else '-1'}<br>{v}" for v in bits[1]]]
+    text += [[str(v) for v in bits[2]]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=bits[::-1],
+            y=labels[::-1],
+            x=[f"c{i}" for i in range(n)],
+            text=text[::-1],
+            texttemplate="%{text}",
+            colorscale=[[0, "#f0f0f0"], [1, "#0072B2"]],
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            hovertemplate="%{y}, channel %{x}: bit %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=(
+            f"n = {n} channels in one word: popcount(a XOR w) = {mismatches} mismatches, "
+            f"n - 2 x {mismatches} = {packed_dot} = a . w = {int((a * w).sum())}"
+        ),
+        title_font_size=13,
+        height=260,
+        xaxis_title="channel (bit c of the word)",
+    )
+    return fig
