@@ -12,8 +12,10 @@ cost           The analytic cost of prefix-shared Monte-Carlo inference
 segment        Segmentation inference: deterministic and Monte-Carlo foreground probabilities
                (chapter 5)
 budget         Memory budget of Monte-Carlo inference: refuse a request before it exhausts memory
+program        A model as a chain of steps (Sequentials and CifarResNets) and the backend that
+               computes its binary layers (fp32 or packed bits): what the engines above run
 xnor           Bit-packed XNOR-popcount products of the binary layers (numba kernels, optional;
-               exact against the fp32 path; not yet used by the engines above)
+               exact against the fp32 path; ``backend="xnor"``/``"auto"`` of the engines)
 """
 
 from scaledrop_lib.inference.budget import (
