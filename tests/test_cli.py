@@ -32,6 +32,8 @@ import scaledrop_lib.routines.train as train_module
 from scaledrop_lib.data.files import load_cifar10, load_stl10, load_svhn
 from scaledrop_lib.data.shift import ood_sets
 from scaledrop_lib.experiments import cli
+from scaledrop_lib.experiments.commands import COMMANDS
+from scaledrop_lib.experiments.datasets import load_classification, load_segmentation
 from scaledrop_lib.experiments.runs import (
     SEGMENTATION_CONFIGS,
     build_classifier,
@@ -97,6 +99,7 @@ def test_help_lists_every_experiment():
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.startswith("    ")]
     assert set(EXPERIMENTS) <= set(listed)
+    assert set(COMMANDS) == set(EXPERIMENTS)  # one function per listed experiment
     assert list(EXPERIMENTS) == [
         "train",
         "evaluate",
@@ -280,8 +283,6 @@ def test_segment_metrics_match_scikit_learn(workspace):
     )
     model = build_segmenter("unet", SEGMENTATION_CONFIGS["deterministic"], 0.25)
     load_checkpoint(model, entry["checkpoints"][0])
-    from scaledrop_lib.experiments.datasets import load_segmentation
-
     settings = load_settings("segment", {}, workspace["config"])
     test = load_segmentation(settings)["test"]
     images, masks = test.tensors
@@ -322,7 +323,13 @@ def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_does(tmp_path
     state.write_bytes(good[: len(good) // 2])
     assert cli.main(["train", *flags, "--out", str(out)]) == 1
     state.write_bytes(good)
+    epochs_run = []  # fit validates once per epoch: the resumed run trains epoch 2 only
+    validate = train_module.evaluate
+    monkeypatch.setattr(
+        train_module, "evaluate", lambda *a, **k: epochs_run.append(1) or validate(*a, **k)
+    )
     result = cli.run(["train", *flags, "--out", str(out)])
+    assert len(epochs_run) == 1
     (resumed,) = folder.glob("*.pt")
     assert resumed.name == whole.name and not state.exists()
     assert result["runs"][0]["history"]["best_epoch"] in (0, 1)
@@ -401,8 +408,6 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     settings = load_settings("train", {"data_dir": tmp_path / "data", "val_size": 10})
-    from scaledrop_lib.experiments.datasets import load_classification
-
     with pytest.raises(FileNotFoundError):
         load_classification(settings)
     assert calls == []

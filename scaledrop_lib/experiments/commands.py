@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -60,6 +60,7 @@ from scaledrop_lib.metrics.classification import accuracy, negative_log_likeliho
 from scaledrop_lib.metrics.predictive import predictive_entropy
 from scaledrop_lib.metrics.segmentation import segmentation_metrics
 from scaledrop_lib.paper import METRIC_NAMES, PAPER_TABLE_IV, PAPER_TABLE_VI
+from scaledrop_lib.progress import progress as progress_bar
 from scaledrop_lib.studies.cifar import ENSEMBLE
 from scaledrop_lib.studies.shift import rotation_sweep
 from scaledrop_lib.studies.variation import accuracy_under_variation
@@ -150,6 +151,13 @@ def _checkpoints(runs: Sequence[Run]) -> list[dict[str, Any]]:
     ]
 
 
+def _each(ctx: Context, runs: Sequence[Run]):
+    """``runs`` with a progress bar (stderr; ``--no-progress`` or SCALEDROP_PROGRESS=0 hide it)."""
+    return progress_bar(
+        list(runs), desc=f"{ctx.experiment}: runs", enabled=ctx.settings.progress, leave=False
+    )
+
+
 def _describe(run: Run) -> str:
     return f"{run.model_name} {run.method} (seed {run.seed})"
 
@@ -228,7 +236,7 @@ def evaluate(ctx: Context) -> Outcome:
     data, runs = _classifiers(ctx)
     x, y = data.test_images, data.test_labels
     records, first, notes = [], {}, {}
-    for run in runs:
+    for run in _each(ctx, runs):
         samples, ms = timed(_predictor(ctx, run), x, ctx.device)
         mean = samples.mean(dim=0)
         if run.sampled:
@@ -275,7 +283,7 @@ def ood(ctx: Context) -> Outcome:
     sets = ood_sets(x, n=s.n_ood, seed=DATA_SEED, noise_std=s.noise_std, natural=natural)
     conditions = [f"{key} {ood_set.name}" for key, ood_set in sets.items()]
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
         predict = _predictor(ctx, run)
         in_samples = predict(x)
         in_scores = uncertainty_score(in_samples, s.ood_score)
@@ -324,7 +332,7 @@ def rotation(ctx: Context) -> Outcome:
     data, runs = _classifiers(ctx)
     conditions = [f"{angle:g} deg" for angle in s.angles]
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
         sweep = rotation_sweep(
             {run.method: _predictor(ctx, run)},
             data.test_images,
@@ -370,7 +378,7 @@ def variation(ctx: Context) -> Outcome:
     x, y = data.test_images, data.test_labels
     conditions = [f"{level:g}x" for level in s.variation_levels]
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
         for condition, level in zip(conditions, s.variation_levels, strict=True):
             per_chip = np.zeros(s.chips)
             with precision(ctx.amp, ctx.device):
@@ -422,7 +430,7 @@ def samples(ctx: Context) -> Outcome:
     Ts = sorted(s.Ts)
     conditions = [f"T={T}" for T in Ts]
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
         probs = _predictor(ctx, run, max(Ts))(data.test_images)
         for condition, T in zip(conditions, Ts, strict=True):
             mean = probs[:T].mean(dim=0)
@@ -457,12 +465,11 @@ def accuracy_table(ctx: Context) -> Outcome:
     data, runs = _classifiers(ctx)
     x, y = data.test_images, data.test_labels
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
         values = {"Acc": accuracy(_predictor(ctx, run)(x).mean(dim=0), y)}
         if run.sampled:
             with precision(ctx.amp, ctx.device):
-                chunk = s.eval_batch_size if len(x) > s.eval_batch_size else None
-                off = deterministic_predict(run.model, x, batch_size=chunk)
+                off = deterministic_predict(run.model, x, batch_size=s.eval_batch_size)
             values["Acc_dropout_off"] = accuracy(off.float(), y)
         records.append(_record(run, **values))
     references, paper = {}, []
@@ -470,7 +477,7 @@ def accuracy_table(ctx: Context) -> Outcome:
         for model, topology in PAPER_TOPOLOGIES.items():
             for method, name in PAPER_METHODS.items():
                 if row.topology == topology and row.method == name:
-                    paper.append({"model": model, "method": method, **row.__dict__})
+                    paper.append({"model": model, "method": method, **asdict(row)})
                     if model in s.models and method in s.methods:
                         references[(model, method, "", "Acc")] = row.accuracy / 100
     rows = summarize(records)
@@ -508,7 +515,7 @@ def segment(ctx: Context) -> Outcome:
     runs = train_segmenters(s, data, ctx.device, ctx.amp, ctx.log)
     images, masks = data["test"].tensors
     records = []
-    for run in runs:
+    for run in _each(ctx, runs):
 
         def predict(inputs: torch.Tensor, run: Run = run) -> torch.Tensor:
             return segment_probabilities(run, inputs, s.T, s.eval_batch_size, ctx.amp, ctx.device)

@@ -281,28 +281,22 @@ def predictor(
 
     Sampled methods: ``T`` MC passes, the masks reseeded with the run's seed on every call
     (every input set sees the same masks). Deterministic: one pass (S = 1). Ensemble: one
-    pass per member. Inputs are split into chunks of ``batch_size`` (each chunk then draws
-    its own masks).
+    pass per member. Inputs go through the nets ``batch_size`` at a time (memory; the prefix
+    engine draws one mask set per pass for all chunks).
     """
-
-    def chunk(inputs: torch.Tensor) -> int | None:
-        return None if len(inputs) <= batch_size else batch_size
 
     def predict(inputs: torch.Tensor) -> torch.Tensor:
         with precision(amp, device):
             if run.method == ENSEMBLE:
-                return torch.stack(
-                    [
-                        deterministic_predict(m.model, inputs, batch_size=chunk(inputs))
-                        for m in run.members
-                    ]
-                ).float()
+                passes = [
+                    deterministic_predict(m.model, inputs, batch_size=batch_size)
+                    for m in run.members
+                ]
+                return torch.stack(passes).float()
             if not run.sampled:
-                return deterministic_predict(run.model, inputs, batch_size=chunk(inputs))[
-                    None
-                ].float()
+                return deterministic_predict(run.model, inputs, batch_size=batch_size)[None].float()
             seed_dropout(run.model, run.seed)
-            return mc_predict(run.model, inputs, T, batch_size=chunk(inputs)).float()
+            return mc_predict(run.model, inputs, T, batch_size=batch_size).float()
 
     return predict
 

@@ -249,7 +249,7 @@ def train_or_load(
     data_sha256 : str, optional
         :func:`data_fingerprint` of ``data``, when the caller already has it.
     log : callable
-        Receives one line per model loaded.
+        Receives one line per model: loaded, or trained (resumed) into which file.
 
     Raises
     ------
@@ -283,6 +283,8 @@ def train_or_load(
             )
         log(f"{name} (seed {seed}): loaded {path}")
         return TrainedModel(model.to(options.device).eval(), path, metadata, loaded=True)
+    resuming = " (resuming)" if state_path.is_file() else ""
+    log(f"{name} (seed {seed}): training{resuming}, to be saved as {path}")
     generator = torch.Generator().manual_seed(seed)
     train_data: Dataset = FlipCropDataset(train) if augment else train
     train_loader = DataLoader(
