@@ -345,3 +345,24 @@ def test_bit_packing_figure_refuses_bad_vectors():
         bit_packing_figure(torch.ones(65), torch.ones(65))
     with pytest.raises(ValueError, match=r"\+1 and -1"):
         bit_packing_figure(torch.zeros(3), torch.ones(3))
+
+
+# ------------------------------------------------------------------ in-place inference steps
+
+
+@pytest.mark.parametrize("placement", ["inside_bn", "before_bn", "after_bn"])
+@pytest.mark.parametrize("kind", ["conv", "fc"])
+def test_in_place_scale_and_shift_give_the_autograd_path_values(placement, kind):
+    from scaledrop_lib.models import ScaledBinaryUnit
+    from scaledrop_lib.models.sequential import binary_layer
+
+    unit = ScaledBinaryUnit(binary_layer(kind, 8, 6, NetConfig(p=0.0)), placement)
+    randomise(unit, seed=3)
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn((4, 6, 5, 5) if kind == "conv" else (4, 6), generator=g)
+    kept = z.clone()
+    with_grad = unit.from_binary_output(z)  # autograd on: out of place
+    with torch.inference_mode():
+        in_place = unit.from_binary_output(z)
+    assert torch.equal(in_place, with_grad.detach())
+    assert torch.equal(z, kept)  # the shared binary output is never written

@@ -137,7 +137,7 @@ class _Kernels(NamedTuple):
     pack_pool: Callable[..., np.ndarray]
     linear: Callable[..., None]
     conv: Callable[..., None]
-    max_pool: Callable[..., np.ndarray]
+    max_pool: Callable[..., None]
 
 
 @functools.cache
@@ -244,9 +244,10 @@ def max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
         raise ValueError(
             f"x must be a CPU tensor (N, C, H, W) at least {k} wide, got {tuple(x.shape)}"
         )
-    return torch.from_numpy(
-        _kernels().max_pool(np.ascontiguousarray(x.detach().numpy()), np.int64(k))
-    )
+    x = x.detach().contiguous()
+    out = torch.empty(*x.shape[:2], x.shape[2] // k, x.shape[3] // k, dtype=x.dtype)
+    _kernels().max_pool(x.numpy(), np.int64(k), out.numpy())
+    return out
 
 
 def _check_packed(name: str, packed: PackedSigns, ndim: int) -> np.ndarray:

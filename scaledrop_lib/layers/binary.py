@@ -201,13 +201,18 @@ class _ScaledBinaryMixin:
         return self.scale_dropout(self.alpha)
 
     @staticmethod
-    def apply_scale(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Multiply each output channel (dim 1) of ``z`` by its entry of ``alpha`` (Eq. 2)."""
+    def apply_scale(z: torch.Tensor, alpha: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Multiply each output channel (dim 1) of ``z`` by its entry of ``alpha`` (Eq. 2).
+
+        ``inplace=True`` overwrites ``z`` (same values; for inference, where ``z`` is a fresh
+        tensor nobody else holds and no gradient is needed).
+        """
         if alpha.dim() != 1 or alpha.shape[0] != z.shape[1]:
             raise ValueError(
                 f"alpha must have one entry per channel ({z.shape[1]}), got {tuple(alpha.shape)}"
             )
-        return z * alpha.view(1, -1, *([1] * (z.dim() - 2)))
+        view = alpha.view(1, -1, *([1] * (z.dim() - 2)))
+        return z.mul_(view) if inplace else z * view
 
 
 class BinaryConv2d(_ScaledBinaryMixin, nn.Module):
