@@ -22,6 +22,7 @@ from scaledrop_lib.inference import xnor
 from scaledrop_lib.inference.mc import deterministic_predict, mc_predict
 from scaledrop_lib.inference.prefix import prefix_shared_predict
 from scaledrop_lib.inference.program import (
+    MIN_PACKED_CHANNELS,
     BinaryRunner,
     BlockFirst,
     FusedSignPack,
@@ -252,6 +253,13 @@ def test_the_rule_packs_exact_layers_only():
     real = BinaryConv2d(8, 4, 3, bias=False, kernel_quantizer=lambda w: w).eval()
     assert "not ±1" in packing_obstacle(real)
     assert not BinaryRunner([signed], "torch").any_packed
+    # the size rule: auto packs from MIN_PACKED_CHANNELS input channels on, xnor always
+    assert "8 input channels < 16" in packing_obstacle(signed, size_rule=True)
+    wide = BinaryConv2d(MIN_PACKED_CHANNELS, 4, 3, bias=False).eval()
+    assert packing_obstacle(wide, size_rule=True) is None
+    assert not BinaryRunner([signed], "auto").any_packed
+    assert BinaryRunner([signed], "xnor").is_packed(signed)
+    assert BinaryRunner([wide], "auto").is_packed(wide)
 
 
 def test_spin_dropout_layers_stay_fp32_and_agree():

@@ -182,8 +182,8 @@ def mc_predict(
         How binary layers compute their ±1 products: fp32 (``"torch"``) or bit-packed
         XNOR-popcount (``"xnor"``, exact: the same samples). ``"auto"`` packs a layer by the
         fixed rule of :mod:`scaledrop_lib.inference.program` (numba installed, inputs on the
-        CPU, a ±1 layer without bias in eval mode); ``"xnor"`` does the same and warns, with
-        the reason, where it cannot.
+        CPU, a ±1 layer without bias in eval mode, >= 16 input channels); ``"xnor"`` packs
+        every exact layer and warns, with the reason, where it cannot.
 
     Returns
     -------

@@ -30,10 +30,12 @@ layer when all of these hold, a fixed rule, never a timer:
   has no bias (a bias makes torch round partial sums; the packed result could differ in the
   last bit).
 
-There is no size threshold: ``benchmarks/xnor_layers.py`` measured the packed path faster
-than fp32 for every model in the library, the 16-32-channel 28x28 CNN and the 8x8 digits CNN
-included (the fused packing also replaces the float max pooling and activations), so every
-chapter's binary network runs packed wherever numba is installed, with the same numbers.
+* it reads at least :data:`MIN_PACKED_CHANNELS` (16) input channels (features). Measured
+  per layer (batch 256, 2 threads): the packed conv is 0.2-0.8x as fast as fp32 below 16
+  input channels (one word per tap mostly padding: 1, 3, 6 and 8 channels) and 1.6-2.7x
+  faster from 16 up; on VGG-small's 128-512-channel layers 4-7x (``benchmarks/xnor_layers.py``).
+
+``backend="xnor"`` drops the size rule (every exact layer is packed).
 
 Where the layer after a run of sign-preserving modules (Hardtanh, max pooling) is packed,
 those modules and the sign are fused into one step that packs straight from the floats
@@ -66,6 +68,9 @@ from scaledrop_lib.models.stages import (
 
 BACKENDS = ("auto", "torch", "xnor")
 
+#: ``backend="auto"`` packs a binary layer from this many input channels (features) on.
+MIN_PACKED_CHANNELS = 16
+
 # ------------------------------------------------------------------ the binary products
 
 
@@ -77,9 +82,10 @@ class BinaryRunner:
     layers : iterable of BinaryConv2d or BinaryLinear
         The binary layers the program computes (in eval mode).
     backend : {"auto", "torch", "xnor"}
-        See the module docstring. ``"auto"`` and ``"xnor"`` pack every layer that can be
-        packed exactly; where numba or CPU inputs are missing, or no layer can be packed,
-        ``"xnor"`` falls back to torch with a warning that says why (``"auto"`` silently).
+        See the module docstring. ``"auto"`` packs the exact layers with at least
+        :data:`MIN_PACKED_CHANNELS` input channels, ``"xnor"`` every exact layer; where numba
+        or CPU inputs are missing, or no layer can be packed, ``"xnor"`` falls back to torch
+        with a warning that says why (``"auto"`` silently).
     device : torch.device
         Where the inputs will be (the packed kernels run on the CPU only).
     """
@@ -98,7 +104,7 @@ class BinaryRunner:
                 warnings.warn(f"backend='xnor' not used, running fp32: {reason}", stacklevel=3)
             return
         for layer in layers:
-            reason = packing_obstacle(layer)
+            reason = packing_obstacle(layer, size_rule=backend == "auto")
             if reason is None:
                 self.packed[id(layer)] = xnor.pack_layer(layer)
             else:
@@ -122,8 +128,9 @@ class BinaryRunner:
         return xnor.packed_layer_product(layer, packed, x, dtype)
 
 
-def packing_obstacle(layer: BinaryConv2d | BinaryLinear) -> str | None:
-    """Why the packed path cannot compute ``layer`` exactly (``None``: it can)."""
+def packing_obstacle(layer: BinaryConv2d | BinaryLinear, size_rule: bool = False) -> str | None:
+    """Why ``layer`` is not packed (``None``: it is): it cannot be packed exactly, or, with
+    ``size_rule``, it has fewer than :data:`MIN_PACKED_CHANNELS` input channels."""
     if layer.training:
         return "the layer is in training mode"
     if layer.input_quantizer is not binarize_ste:
@@ -134,6 +141,9 @@ def packing_obstacle(layer: BinaryConv2d | BinaryLinear) -> str | None:
         weight = layer.binary_weight()
     if not bool(((weight == 1) | (weight == -1)).all()):
         return "its quantized weights are not ±1"
+    channels = layer.in_channels if isinstance(layer, BinaryConv2d) else layer.in_features
+    if size_rule and channels < MIN_PACKED_CHANNELS:
+        return f"{channels} input channels < {MIN_PACKED_CHANNELS} (fp32 is faster there)"
     return None
 
 
