@@ -109,6 +109,7 @@ def test_help_lists_every_experiment():
         "samples",
         "accuracy",
         "segment",
+        "mechanism",
     ]
 
 
@@ -451,3 +452,68 @@ def test_bad_flags_exit_with_status_2_naming_the_flag(capsys):
     assert "--seg-size must be a multiple of 8" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # an experiment's own flags only
         cli.main(["train", "--angles", "0", "90"])
+
+
+# ------------------------------------------------------------------ mechanism
+
+
+def test_mechanism_rows_come_from_the_trained_scales(workspace):
+    # VGG-small is a chain of stages: per-layer rows (ResNet-20: the whole-net row only)
+    result = run(workspace, "mechanism", "--models", "vgg_small", "resnet20", "--seeds", "0")
+    layers = records(result, model="vgg_small", method="MC-Scale-Dropout", seed=0)
+    layers = [r for r in layers if r["condition"].startswith("layer")]
+    assert [r["condition"] for r in layers] == [f"layer {i}" for i in range(1, 6)]
+    entry = next(e for e in result["checkpoints"] if e["model"] == "vgg_small")
+    model = build_classifier("vgg_small", method_config("MC-Scale-Dropout", 0.2), 0.25)
+    load_checkpoint(model, entry["checkpoints"][0])
+    scales = [m.alpha.detach() for m in model.modules() if isinstance(m, BinaryConv2d)]
+    assert len(scales) == 5
+    for row, alpha in zip(layers, scales, strict=True):
+        # unitary Scale-Dropout puts r = 1 where it drops: mean |alpha - 1| from the weights
+        assert row["alpha_minus_r"] == pytest.approx(float((alpha - 1).abs().mean()), rel=1e-5)
+        assert 0 <= row["sign_flip_share"] <= 1 and 0 <= row["prediction_flip_share"] <= 1
+    assert not records(result, model="resnet20", condition="layer 1")
+    assert "resnet20" in result["notes"]
+    whole = records(result, model="resnet20", condition="whole net")
+    assert len(whole) == 1 and whole[0]["mutual_information"] >= 0
+
+
+def test_mechanism_entropy_gain_is_what_the_samples_say(workspace):
+    from scaledrop_lib.experiments.datasets import load_classification
+
+    result = run(workspace, "mechanism", "--seeds", "1")
+    (row,) = records(result, model="resnet20", seed=1, condition="whole net")
+    model = _model(workspace, result, "MC-Scale-Dropout", 1)
+    settings = load_settings("mechanism", {}, workspace["config"])
+    x = load_classification(settings).test_images
+    seed_dropout(model, 1)
+    sampled = mc_predict(model, x, 3).mean(0)
+    reference = deterministic_predict(model, x)
+    entropy = lambda p: torch.special.entr(p).sum(-1)  # noqa: E731  (nats, 0 log 0 = 0)
+    gain = float((entropy(sampled) - entropy(reference)).mean())
+    assert row["entropy_gain"] == pytest.approx(gain, rel=1e-4, abs=1e-6)
+
+
+def test_mechanism_needs_scale_dropout_among_the_methods(workspace, capsys):
+    code = cli.main(
+        ["mechanism", "--config", str(workspace["config"]), "--methods", "deterministic"]
+    )
+    assert code == 2 and "add it to --methods" in capsys.readouterr().err
+
+
+def test_help_works_without_plotly_and_experiments_say_what_to_install(workspace):
+    script = (
+        "import sys; sys.modules['plotly'] = None\n"
+        "from scaledrop_lib.experiments import cli\n"
+        "assert cli.build_parser().format_help()\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    argv = ["evaluate", "--config", str(workspace["config"])]
+    out = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        capture_output=True,
+        text=True,
+        cwd=workspace["root"],
+    )
+    assert out.returncode == 1
+    assert "scaledrop[book]" in out.stderr

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+from torch import nn
 
 from scaledrop_lib.data.shift import ood_sets
 from scaledrop_lib.experiments.datasets import (
@@ -62,6 +63,7 @@ from scaledrop_lib.metrics.segmentation import segmentation_metrics
 from scaledrop_lib.paper import METRIC_NAMES, PAPER_TABLE_IV, PAPER_TABLE_VI
 from scaledrop_lib.progress import progress as progress_bar
 from scaledrop_lib.studies.cifar import ENSEMBLE
+from scaledrop_lib.studies.mechanism import layer_mechanisms, uncertainty_summary
 from scaledrop_lib.studies.shift import rotation_sweep
 from scaledrop_lib.studies.variation import accuracy_under_variation
 from scaledrop_lib.viz.figures import reliability_diagram
@@ -554,6 +556,95 @@ def segment(ctx: Context) -> Outcome:
 
 #: The function of each experiment (the keys of
 #: :data:`scaledrop_lib.experiments.settings.EXPERIMENTS`).
+
+#: What the mechanism experiment records per Scale-Dropout layer (see LayerMechanism).
+MECHANISM_METRICS = (
+    "alpha_minus_r",
+    "threshold_shift",
+    "relative_shift",
+    "sign_flip_share",
+    "prediction_flip_share",
+)
+#: ... and per run, from the uncertainty summary against the deterministic softmax.
+UNCERTAINTY_METRICS = (
+    "entropy_gain",
+    "mutual_information",
+    "error_auroc_entropy",
+    "error_auroc_reference",
+    "ood_auroc_entropy",
+    "ood_auroc_reference",
+)
+
+
+def mechanism(ctx: Context) -> Outcome:
+    """Chapter 9's mechanism study at full scale, on every MC-Scale-Dropout run.
+
+    Per Scale-Dropout layer (``nn.Sequential`` models, i.e. VGG-small): how far the learned
+    scales are from the value a drop puts there, how far a drop moves each sign threshold
+    (absolute and relative to the pre-activations' spread), and the share of signs and of
+    predictions that change when only that layer's scale is dropped
+    (:func:`scaledrop_lib.studies.mechanism.layer_mechanisms`). Per run: the uncertainty the
+    T passes add over the deterministic softmax (entropy gain, mutual information) and how
+    well each tells errors and OOD inputs apart
+    (:func:`scaledrop_lib.studies.mechanism.uncertainty_summary`; D1-D6 built without the
+    SVHN/STL-10 files: the bundled natural photos stand in for D5/D6). ResNets have no
+    per-layer rows (their blocks are not a chain of stages); ``train`` records their scales.
+    """
+    s = ctx.settings
+    method = "MC-Scale-Dropout"
+    if method not in s.methods:
+        raise SettingsError(f"mechanism studies {method}: add it to --methods")
+    data = load_classification(s)
+    runs = _trained(ctx, data, [method])
+    x, y = data.test_images, data.test_labels
+    ood = {key: o.images for key, o in ood_sets(x, n=s.n_ood, seed=DATA_SEED).items()}
+    records, notes = [], {}
+    for run in _each(ctx, runs):
+        model = run.model
+        device = next(model.parameters()).device
+        if isinstance(model, nn.Sequential):
+            with precision(ctx.amp, ctx.device):
+                layers = layer_mechanisms(model, x.to(device), seed=run.seed)
+            for layer in layers:
+                values = layer.to_dict()
+                records.append(
+                    _record(
+                        run,
+                        f"layer {layer.position + 1}",
+                        **{k: values[k] for k in MECHANISM_METRICS},
+                        real_valued_consumer=float(layer.real_valued_consumer),
+                    )
+                )
+        else:
+            notes[run.model_name] = "no per-layer rows: not a chain of stages (see train)"
+
+        def reference(inputs: torch.Tensor, run: Run = run) -> torch.Tensor:
+            with precision(ctx.amp, ctx.device):
+                return deterministic_predict(run.model, inputs, batch_size=s.eval_batch_size)[
+                    None
+                ].float()
+
+        summary = uncertainty_summary(_predictor(ctx, run), reference, x, y, ood).to_dict()
+        records.append(_record(run, "whole net", **{k: summary[k] for k in UNCERTAINTY_METRICS}))
+    rows = summarize(records)
+    conditions = list(
+        dict.fromkeys(r["condition"] for r in records if r["condition"] != "whole net")
+    )
+    figures = {}
+    if conditions:
+        means, sds = series(rows, "sign_flip_share", conditions)
+        figures[""] = line_figure(
+            conditions,
+            means,
+            errors=sds,
+            title="Share of signs a single dropped scale flips, per Scale-Dropout layer",
+            x_title="Scale-Dropout layer",
+            y_title="share of signs flipped",
+        )
+    extra = {"T": s.T, "test_images": len(x), "notes": notes, "checkpoints": _checkpoints(runs)}
+    return Outcome(records, extra, figures, "Where Scale-Dropout acts (chapter 9, full scale)")
+
+
 COMMANDS: dict[str, Callable[[Context], Outcome]] = {
     "train": train,
     "evaluate": evaluate,
@@ -563,6 +654,7 @@ COMMANDS: dict[str, Callable[[Context], Outcome]] = {
     "samples": samples,
     "accuracy": accuracy_table,
     "segment": segment,
+    "mechanism": mechanism,
 }
 
 

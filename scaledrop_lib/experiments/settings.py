@@ -50,9 +50,29 @@ EXPERIMENTS: dict[str, str] = {
     "samples": "Fig. 7: accuracy and entropy against the number of MC samples T",
     "accuracy": "Table VI: test accuracy per topology and method beside the paper's",
     "segment": "Table IV: U-Net / SegNet segmentation metrics on an image/mask folder",
+    "mechanism": "why MC-Scale-Dropout's uncertainty is small: per layer what one dropped "
+    "scale changes, and the uncertainty it adds over the deterministic softmax",
 }
-CLASSIFICATION = ("train", "evaluate", "ood", "rotation", "variation", "samples", "accuracy")
-EVALUATING = ("evaluate", "ood", "rotation", "variation", "samples", "accuracy", "segment")
+CLASSIFICATION = (
+    "train",
+    "evaluate",
+    "ood",
+    "rotation",
+    "variation",
+    "samples",
+    "accuracy",
+    "mechanism",
+)
+EVALUATING = (
+    "evaluate",
+    "ood",
+    "rotation",
+    "variation",
+    "samples",
+    "accuracy",
+    "segment",
+    "mechanism",
+)
 MODELS = ("vgg_small", "resnet18", "resnet20")
 SEGMENTATION_MODELS = ("unet", "segnet")
 SEGMENTATION_METHODS = ("MC-Scale-Dropout", "MC-Dropout", "deterministic")
