@@ -53,26 +53,10 @@ EXPERIMENTS: dict[str, str] = {
     "mechanism": "why MC-Scale-Dropout's uncertainty is small: per layer what one dropped "
     "scale changes, and the uncertainty it adds over the deterministic softmax",
 }
-CLASSIFICATION = (
-    "train",
-    "evaluate",
-    "ood",
-    "rotation",
-    "variation",
-    "samples",
-    "accuracy",
-    "mechanism",
-)
-EVALUATING = (
-    "evaluate",
-    "ood",
-    "rotation",
-    "variation",
-    "samples",
-    "accuracy",
-    "segment",
-    "mechanism",
-)
+#: Experiments on CIFAR-10 classifiers (all but ``segment``) and those that evaluate (all but
+#: ``train``): which settings each experiment reads.
+CLASSIFICATION = tuple(name for name in EXPERIMENTS if name != "segment")
+EVALUATING = tuple(name for name in EXPERIMENTS if name != "train")
 MODELS = ("vgg_small", "resnet18", "resnet20")
 SEGMENTATION_MODELS = ("unet", "segnet")
 SEGMENTATION_METHODS = ("MC-Scale-Dropout", "MC-Dropout", "deterministic")
