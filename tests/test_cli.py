@@ -499,21 +499,3 @@ def test_mechanism_needs_scale_dropout_among_the_methods(workspace, capsys):
         ["mechanism", "--config", str(workspace["config"]), "--methods", "deterministic"]
     )
     assert code == 2 and "add it to --methods" in capsys.readouterr().err
-
-
-def test_help_works_without_plotly_and_experiments_say_what_to_install(workspace):
-    script = (
-        "import sys; sys.modules['plotly'] = None\n"
-        "from scaledrop_lib.experiments import cli\n"
-        "assert cli.build_parser().format_help()\n"
-        "sys.exit(cli.main(sys.argv[1:]))\n"
-    )
-    argv = ["evaluate", "--config", str(workspace["config"])]
-    out = subprocess.run(
-        [sys.executable, "-c", script, *argv],
-        capture_output=True,
-        text=True,
-        cwd=workspace["root"],
-    )
-    assert out.returncode == 1
-    assert "scaledrop[book]" in out.stderr

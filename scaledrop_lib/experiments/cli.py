@@ -26,6 +26,7 @@ from dataclasses import MISSING, Field
 from pathlib import Path
 from typing import Any
 
+from scaledrop_lib.experiments.commands import run_experiment
 from scaledrop_lib.experiments.datasets import DatasetMissingError
 from scaledrop_lib.experiments.settings import (
     EXPERIMENTS,
@@ -120,13 +121,6 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     flags = {k: v for k, v in vars(args).items() if k not in ("experiment", "config")}
     settings = load_settings(args.experiment, flags, args.config)
-    try:  # here, not at the top: `scaledrop --help` works without the figures' packages
-        from scaledrop_lib.experiments.commands import run_experiment
-    except ImportError as error:
-        raise ImportError(
-            f"the scaledrop experiments write plotly figures ({error}); install them with "
-            "pip install 'scaledrop[book]'"
-        ) from error
     return run_experiment(args.experiment, settings, argv)
 
 
@@ -147,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (DatasetMissingError, FileNotFoundError, ValueError, ImportError) as error:
+    except (DatasetMissingError, FileNotFoundError, ValueError) as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -5,6 +5,12 @@ loads what it needs (:mod:`scaledrop_lib.experiments.runs`), measures one record
 (model, method, seed, condition) and returns an :class:`Outcome`; :func:`run_experiment`
 summarises the records over the seeds and writes the result files
 (:mod:`scaledrop_lib.experiments.output`).
+
+Under ``torchrun`` every process runs the same experiment: the models train data-parallel,
+predictions are sharded over the processes and gathered on each
+(:func:`scaledrop_lib.experiments.runs.sharded`), so every process computes the same records;
+rank 0 alone logs, shows progress, prints and writes the files
+(:mod:`scaledrop_lib.experiments.distributed`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ from scaledrop_lib.experiments.datasets import (
     load_classification,
     load_natural_sets,
     load_segmentation,
+)
+from scaledrop_lib.experiments.distributed import (
+    all_gather,
+    is_main,
+    main_first,
+    process_group,
+    shard,
+    world_size,
 )
 from scaledrop_lib.experiments.measures import (
     cim_costs,
@@ -51,6 +65,7 @@ from scaledrop_lib.experiments.runs import (
     predictor,
     resolve_device,
     segment_probabilities,
+    sharded,
     train_classifiers,
     train_segmenters,
 )
@@ -130,7 +145,8 @@ def _trained(ctx: Context, data: ClassificationData, methods: Sequence[str] | No
 
 
 def _classifiers(ctx: Context, methods: Sequence[str] | None = None):
-    data = load_classification(ctx.settings)
+    with main_first():  # one process downloads (--download), the others read
+        data = load_classification(ctx.settings)
     return data, _trained(ctx, data, methods)
 
 
@@ -278,8 +294,9 @@ def ood(ctx: Context) -> Outcome:
     FPR at 95 % TPR with the chosen uncertainty score, and Eq. 24's detection rate; the
     clean test set's Eq. 24 rate is the condition "ID"."""
     s = ctx.settings
-    data = load_classification(s)
-    natural = load_natural_sets(s)  # before any training: a missing set fails early
+    with main_first():  # one process downloads (--download), the others read
+        data = load_classification(s)
+        natural = load_natural_sets(s)  # before any training: a missing set fails early
     runs = _trained(ctx, data)
     x = data.test_images
     sets = ood_sets(x, n=s.n_ood, seed=DATA_SEED, noise_std=s.noise_std, natural=natural)
@@ -380,15 +397,22 @@ def variation(ctx: Context) -> Outcome:
     x, y = data.test_images, data.test_labels
     conditions = [f"{level:g}x" for level in s.variation_levels]
     records = []
+    mine = shard(len(x), s.eval_batch_size)  # under torchrun: this process's batches
     for run in _each(ctx, runs):
         for condition, level in zip(conditions, s.variation_levels, strict=True):
-            per_chip = np.zeros(s.chips)
+            counts = []  # correct images per chip, batch by batch (each batch is self-seeded)
             with precision(ctx.amp, ctx.device):
                 for part in _chunks(len(x), s.eval_batch_size):
+                    if not mine.start <= part.start < mine.stop:
+                        continue
                     chips = accuracy_under_variation(
                         run.model, x[part], y[part], float(level), chips=s.chips, T=s.T
                     )
-                    per_chip += np.asarray(chips) * (part.stop - part.start)
+                    counts.append(np.asarray(chips) * (part.stop - part.start))
+            local = torch.from_numpy(np.stack(counts)) if counts else None
+            per_chip = np.zeros(s.chips)
+            for batch in (b for part in all_gather(local) if part is not None for b in part):
+                per_chip += batch.numpy()  # in batch order, as one process adds them
             per_chip /= len(x)
             records.append(
                 _record(
@@ -470,8 +494,12 @@ def accuracy_table(ctx: Context) -> Outcome:
     for run in _each(ctx, runs):
         values = {"Acc": accuracy(_predictor(ctx, run)(x).mean(dim=0), y)}
         if run.sampled:
-            with precision(ctx.amp, ctx.device):
-                off = deterministic_predict(run.model, x, batch_size=s.eval_batch_size)
+
+            def dropout_off(inputs: torch.Tensor, run: Run = run) -> torch.Tensor:
+                with precision(ctx.amp, ctx.device):
+                    return deterministic_predict(run.model, inputs, batch_size=s.eval_batch_size)
+
+            off = sharded(dropout_off, s.eval_batch_size)(x)
             values["Acc_dropout_off"] = accuracy(off.float(), y)
         records.append(_record(run, **values))
     references, paper = {}, []
@@ -513,7 +541,8 @@ def segment(ctx: Context) -> Outcome:
     """Table IV: the seven segmentation metrics of the mean foreground probability (T MC
     passes, or one deterministic pass) on the folder's test split, and ms per image."""
     s = ctx.settings
-    data = load_segmentation(s)
+    with main_first():
+        data = load_segmentation(s)
     runs = train_segmenters(s, data, ctx.device, ctx.amp, ctx.log)
     images, masks = data["test"].tensors
     records = []
@@ -668,27 +697,47 @@ def run_experiment(
     """Run one experiment, write its files under ``<out>/results/``, print its table.
 
     Returns what its JSON file holds, plus ``"files"``: the paths written.
+
+    Under ``torchrun`` (two or more processes) every process runs it within the process group
+    (:func:`~scaledrop_lib.experiments.distributed.process_group`: gloo on the CPU, NCCL with
+    one GPU per process) and returns the same records; only rank 0 logs, shows progress bars,
+    prints and writes files (the others return ``"files": {}``). The metadata records the
+    number of processes.
     """
     if experiment not in COMMANDS:
         raise SettingsError(f"unknown experiment {experiment!r}; choose from {list(COMMANDS)}")
     started = datetime.now(timezone.utc)
-    device = resolve_device(settings.device)
-    amp = settings.amp
-    if amp and not device.startswith("cuda"):
-        log("note: --amp ignored on CPU (mixed precision is for GPUs)")
-        amp = False
-    ctx = Context(experiment, settings, device, amp, log)
-    outcome = COMMANDS[experiment](ctx)
-    rows = summarize(outcome.records, outcome.references)
-    result = {
-        "metadata": metadata(experiment, settings.to_dict(), argv, device, amp, started),
-        **outcome.extra,
-        "records": outcome.records,
-        "summary": rows,
-    }
-    paths = write_results(Path(settings.out) / "results", experiment, result, rows, outcome.figures)
+    with process_group(resolve_device(settings.device)) as device:
+        main = is_main()
+        if not main:
+            log = _quiet
+            settings = settings.with_values(progress=False)
+        amp = settings.amp
+        if amp and not device.startswith("cuda"):
+            log("note: --amp ignored on CPU (mixed precision is for GPUs)")
+            amp = False
+        ctx = Context(experiment, settings, device, amp, log)
+        outcome = COMMANDS[experiment](ctx)
+        rows = summarize(outcome.records, outcome.references)
+        result = {
+            "metadata": {
+                **metadata(experiment, settings.to_dict(), argv, device, amp, started),
+                "processes": world_size(),
+            },
+            **outcome.extra,
+            "records": outcome.records,
+            "summary": rows,
+        }
+        if not main:
+            return {**result, "files": {}}
+        folder = Path(settings.out) / "results"
+        paths = write_results(folder, experiment, result, rows, outcome.figures)
     stream = stdout or sys.stdout
     print(summary_table(rows, outcome.title), file=stream)
     for kind, path in paths.items():
         print(f"{kind:>14}: {path}", file=stream)
     return {**result, "files": {kind: str(path) for kind, path in paths.items()}}
+
+
+def _quiet(message: str) -> None:
+    """The log of processes other than rank 0: rank 0 says it once."""

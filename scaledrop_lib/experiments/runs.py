@@ -6,6 +6,11 @@ U-Net / SegNet of the segmentation experiment. Every trained model goes through
 :func:`scaledrop_lib.studies.cifar.train_or_load`: saved under
 ``<out>/checkpoints/<model>/``, keyed by the SHA-256 of everything that decides its weights,
 reused by every later experiment with the same settings, resumable after an interrupt.
+
+Under ``torchrun`` (:mod:`scaledrop_lib.experiments.distributed`) the processes train each
+model together (DistributedDataParallel) and evaluate by shards of whole evaluation batches:
+:func:`sharded` runs a prediction on this process's images and gathers every process's
+result in image order.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from scaledrop_lib.experiments.distributed import gather_cat, is_distributed, shard
 from scaledrop_lib.experiments.settings import Settings, SettingsError
 from scaledrop_lib.inference.mc import deterministic_predict, mc_predict
 from scaledrop_lib.inference.segment import deterministic_segment, mc_segment
@@ -178,6 +184,7 @@ def training_options(settings: Settings, device: str, amp: bool, folder: Path) -
         device=device,
         amp=amp,
         progress=settings.progress,
+        distributed=is_distributed(),
     )
 
 
@@ -274,6 +281,28 @@ def train_segmenters(
     return runs
 
 
+def sharded(
+    predict: Callable[[torch.Tensor], torch.Tensor], batch_size: int | None, dim: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``predict`` run by every process on its shard of the inputs, the outputs gathered.
+
+    Each process takes a contiguous run of whole ``batch_size`` batches
+    (:func:`~scaledrop_lib.experiments.distributed.shard`), calls ``predict`` on it, and
+    every process gets all outputs concatenated along ``dim`` (the inputs' axis of the
+    output) in input order. In a single process this is ``predict`` itself. Every process
+    must call the result with the same inputs.
+    """
+    if not is_distributed():
+        return predict
+
+    def run(inputs: torch.Tensor) -> torch.Tensor:
+        part = shard(len(inputs), batch_size)
+        local = predict(inputs[part]) if part.stop > part.start else None
+        return gather_cat(local, dim=dim)
+
+    return run
+
+
 def predictor(
     run: Run, T: int, batch_size: int, amp: bool, device: str
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -283,6 +312,14 @@ def predictor(
     (every input set sees the same masks). Deterministic: one pass (S = 1). Ensemble: one
     pass per member. Inputs go through the nets ``batch_size`` at a time (memory; the prefix
     engine draws one mask set per pass for all chunks).
+
+    Under torchrun the images are :func:`sharded`: every process runs all passes on its
+    batches, its dropout generators reseeded with the run's seed alike. Layer-wise
+    Scale-Dropout on the prefix engine draws each pass's masks before the first image, so
+    every process uses the same masks and the gathered samples equal one process's bit for
+    bit. Element-wise masks (MC-Dropout, SpinDrop) and the naive loop draw per batch of
+    images: there the processes' masks differ from one process's, with the same
+    distribution.
     """
 
     def predict(inputs: torch.Tensor) -> torch.Tensor:
@@ -298,16 +335,24 @@ def predictor(
             seed_dropout(run.model, run.seed)
             return mc_predict(run.model, inputs, T, batch_size=batch_size).float()
 
-    return predict
+    return sharded(predict, batch_size, dim=1)
 
 
 def segment_probabilities(
     run: Run, images: torch.Tensor, T: int, batch_size: int, amp: bool, device: str
 ) -> torch.Tensor:
     """Foreground probability per pixel (N, 1, H, W): the mean of ``T`` MC passes (masks
-    seeded with the run's seed), or one pass for a deterministic net."""
-    with precision(amp, device):
-        if not run.sampled:
-            return deterministic_segment(run.model, images, batch_size=batch_size).float()
-        seed_dropout(run.model, run.seed)
-        return mc_segment(run.model, images, T, batch_size=batch_size).float().mean(dim=0)
+    seeded with the run's seed), or one pass for a deterministic net.
+
+    Under torchrun the images are :func:`sharded`; MC segmentation runs the naive loop, whose
+    masks are drawn per batch, so its MC result agrees with one process's in distribution,
+    not bit for bit (the deterministic pass is the same)."""
+
+    def probabilities(inputs: torch.Tensor) -> torch.Tensor:
+        with precision(amp, device):
+            if not run.sampled:
+                return deterministic_segment(run.model, inputs, batch_size=batch_size).float()
+            seed_dropout(run.model, run.seed)
+            return mc_segment(run.model, inputs, T, batch_size=batch_size).float().mean(dim=0)
+
+    return sharded(probabilities, batch_size)(images)

@@ -12,6 +12,10 @@ printed (on the real-valued latent weights of every conv/linear layer), *not* th
 with its checksum); ``fit(..., resume=path)`` continues from it to weights bit-identical to an
 uninterrupted run. On an error or Ctrl-C the model keeps the best completed epoch's weights,
 in eval mode.
+
+``fit(..., distributed=True)`` trains data-parallel over an initialised ``torch.distributed``
+process group (e.g. under ``torchrun``) with torch's ``DistributedDataParallel``; the train
+loader shards with a ``DistributedSampler``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from scaledrop_lib._checks import check_choice, check_positive_int
@@ -269,6 +275,7 @@ def fit(
     scale_lr_factor: float = 1.0,
     checkpoint: str | os.PathLike | None = None,
     resume: bool | str | os.PathLike = False,
+    distributed: bool = False,
 ) -> History:
     """Train ``model`` with Adam on Eq. 17; keep the weights of the best validation epoch.
 
@@ -316,6 +323,9 @@ def fit(
         that was never interrupted (same data, same device, ``num_workers=0`` or
         non-persistent workers). A state written by another configuration (arguments,
         architecture, loader settings, tensor data) is refused.
+    distributed : bool
+        Train data-parallel over the initialised default ``torch.distributed`` process group
+        (e.g. under ``torchrun``): see Notes. ``False`` (default) trains in this process only.
 
     Returns
     -------
@@ -336,6 +346,19 @@ def fit(
     On any error or interrupt (``KeyboardInterrupt`` included) the model gets back the
     weights of the best completed epoch (its initial weights if none completed) and is left
     in eval mode; ``checkpoint`` holds the last completed epoch, to resume from.
+
+    With ``distributed=True`` every process calls ``fit`` with the same arguments. The
+    training passes go through :class:`torch.nn.parallel.DistributedDataParallel` (rank 0's
+    initial weights are broadcast, gradients averaged over the ranks at every step, so all
+    ranks take the same steps); give ``train_loader`` a
+    :class:`~torch.utils.data.DistributedSampler`, whose ``set_epoch`` is called every epoch
+    (it is called for any sampler that has one). BatchNorm normalises with each rank's own
+    batch statistics (plain DDP, no SyncBatchNorm); its running statistics are rank 0's,
+    broadcast before every validation. The training loss and score are summed over the ranks;
+    every rank validates on the whole ``val_loader`` and takes rank 0's validation result, so
+    every decision (best epoch, early stop) is the same everywhere and all ranks end with the
+    same weights. A non-finite loss on any rank stops every rank before the step. Only rank 0
+    writes ``checkpoint``; a resumed run reads it on every rank.
     """
     task = _task(task)
     check_positive_int("epochs", epochs)
@@ -348,6 +371,12 @@ def fit(
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if not math.isfinite(scale_lr_factor) or scale_lr_factor <= 0:
         raise ValueError(f"scale_lr_factor must be a finite number > 0, got {scale_lr_factor}")
+    if distributed and not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            "distributed=True needs an initialised torch.distributed process group "
+            "(torch.distributed.init_process_group, e.g. under torchrun)"
+        )
+    main = not distributed or dist.get_rank() == 0
     checkpoint_path = Path(checkpoint) if checkpoint is not None else None
     resume_path = resume_source(resume, checkpoint_path)
     if resume_path is not None and not resume_path.is_file():
@@ -374,6 +403,8 @@ def fit(
             "train_loader": loader_signature(train_loader),
             "val_loader": loader_signature(val_loader),
         }
+        if distributed:  # absent otherwise: the hashes of existing states stay the same
+            config["world_size"] = dist.get_world_size()
     config_sha256 = content_sha256(config)
     optimizer = torch.optim.Adam(_parameter_groups(model, lr, scale_lr_factor), lr=lr)
     history = History(score_name=task.score_name)
@@ -406,20 +437,34 @@ def fit(
             desc="epochs",
             total=epochs,
             initial=start,
-            enabled=progress and not finished,
+            enabled=progress and main and not finished,
         )
+        # after the restore: DDP's constructor waits for every rank (none writes before)
+        net = _data_parallel(model, device) if distributed and not finished else model
         for epoch in [] if finished else bar:
-            model.train()
+            sampler = getattr(train_loader, "sampler", None)
+            if callable(getattr(sampler, "set_epoch", None)):
+                sampler.set_epoch(epoch)  # DistributedSampler: a new shuffle every epoch
+            net.train()
             loss_sum, counts, count = 0.0, None, 0
             for batch, (x, y) in enumerate(train_loader):
                 x, y = x.to(device), y.to(device)
-                outputs = model(x)
+                outputs = net(x)
                 loss = _regularised(task.data_loss(outputs, y), model, lam, phi)[0]
-                if not bool(torch.isfinite(loss)):
+                finite = bool(torch.isfinite(loss))
+                if distributed:
+                    finite = _on_every_rank(finite, device)
+                if not finite:
                     # stop before the step; the model gets back the best epoch's weights
+                    value = float(loss.detach())
+                    what = (
+                        f"{value}"
+                        if not math.isfinite(value)
+                        else f"not finite on another rank (here {value})"
+                    )
                     raise FloatingPointError(
-                        f"training loss is {float(loss.detach())} at epoch {epoch}, batch "
-                        f"{batch}: check the inputs for NaN/inf and lower lr"
+                        f"training loss is {what} at epoch {epoch}, batch {batch}: check the "
+                        "inputs for NaN/inf and lower lr"
                     )
                 optimizer.zero_grad()
                 loss.backward()
@@ -430,7 +475,12 @@ def fit(
                 count += len(y)
             if count == 0:
                 raise ValueError(f"train_loader yielded no examples in epoch {epoch}")
+            if distributed:
+                loss_sum, count, counts = _summed_over_ranks(loss_sum, count, counts, device)
+                _broadcast_buffers(model)
             val_loss, val_score = evaluate(model, val_loader, device, task)
+            if distributed:  # rank 0's numbers decide on every rank
+                val_loss, val_score = _from_rank_0([val_loss, val_score], device)
             history.train_loss.append(loss_sum / count)
             history.train_score.append(task.score(counts))
             history.val_loss.append(val_loss)
@@ -441,7 +491,7 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
             bar.set_postfix_str(f"val {task.score_name} {val_score:.3f}", refresh=False)
             stop = patience is not None and epoch - history.best_epoch >= patience
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and main:
                 save_training_state(
                     checkpoint_path,
                     {
@@ -471,6 +521,53 @@ def fit(
             bar.close()
     model.eval()
     return history
+
+
+def _data_parallel(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel, on this process's GPU for CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return DistributedDataParallel(model, device_ids=[index], output_device=index)
+    return DistributedDataParallel(model)
+
+
+def _collective_device(device: str | torch.device) -> torch.device:
+    """Where the small tensors of a collective live: the GPU for NCCL, else the CPU."""
+    return torch.device(device) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _on_every_rank(flag: bool, device: str | torch.device) -> bool:
+    """Whether ``flag`` holds on every rank."""
+    value = torch.tensor([1.0 if flag else 0.0], device=_collective_device(device))
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item() > 0)
+
+
+def _summed_over_ranks(
+    loss_sum: float, count: int, counts: torch.Tensor | None, device: str | torch.device
+) -> tuple[float, int, torch.Tensor | None]:
+    """The epoch's loss sum, example count and task counts, summed over the ranks."""
+    where = _collective_device(device)
+    totals = torch.tensor([loss_sum, float(count)], dtype=torch.float64, device=where)
+    dist.all_reduce(totals)
+    if counts is not None:
+        counts = counts.to(where, torch.float64)
+        dist.all_reduce(counts)
+    return float(totals[0]), round(float(totals[1])), counts
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm's running statistics) on every rank."""
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)
+
+
+def _from_rank_0(values: list[float], device: str | torch.device) -> list[float]:
+    """Rank 0's ``values`` on every rank."""
+    tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device(device))
+    dist.broadcast(tensor, src=0)
+    return tensor.tolist()
 
 
 def _restore(

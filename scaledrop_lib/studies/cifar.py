@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from scaledrop_lib._io import atomic_write_json
 from scaledrop_lib.data.files import load_cifar10, load_stl10, load_svhn
@@ -112,6 +113,12 @@ class TrainingOptions:
         Train under ``torch.autocast`` with bfloat16 (GPU only; no gradient scaler needed).
     progress : bool
         Show the epoch bars.
+    distributed : bool
+        Train data-parallel over the initialised ``torch.distributed`` process group (every
+        process calls :func:`train_or_load` alike, e.g. under ``torchrun``): each rank takes
+        ``batch_size / world size`` images of every batch through a ``DistributedSampler``,
+        ``fit`` averages the gradients with ``DistributedDataParallel``, rank 0 writes the
+        files. The world size is part of the model's key.
     """
 
     out: Path
@@ -122,6 +129,7 @@ class TrainingOptions:
     device: str = "cpu"
     amp: bool = False
     progress: bool = True
+    distributed: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainingOptions:
@@ -155,10 +163,13 @@ def training_config(
     Method name, network options, seed, epochs, lr, patience, batch size, augmentation,
     device type, mixed precision, task, the architecture (name, width multiplier, layer-wise
     p) and the data's fingerprint. What only evaluation reads (T, OOD sets, angles) is not in
-    it, so every experiment of a run shares the trained models.
+    it, so every experiment of a run shares the trained models. Distributed training adds
+    ``world_size`` (the processes' batch statistics and sampler order change the weights);
+    a single process's key has no such entry, as before.
     """
     if isinstance(options, argparse.Namespace):
         options = TrainingOptions.from_args(options)
+    processes = {"world_size": _world_size(options)} if options.distributed else {}
     return {
         "method": name,
         "net": config.to_dict(),
@@ -173,7 +184,24 @@ def training_config(
         "task": task,
         "architecture": dict(architecture or VGG_SMALL_ARCHITECTURE),
         "data_sha256": data_sha256,
+        **processes,
     }
+
+
+def _world_size(options: TrainingOptions) -> int:
+    """The number of processes ``options.distributed`` trains with (checked)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            "TrainingOptions(distributed=True) needs an initialised torch.distributed process "
+            "group (e.g. under torchrun)"
+        )
+    world = dist.get_world_size()
+    if options.batch_size % world:
+        raise ValueError(
+            f"batch_size ({options.batch_size}) must be a multiple of the number of processes "
+            f"({world}): each process takes an equal part of every batch"
+        )
+    return world
 
 
 def data_fingerprint(train: TensorDataset, val: TensorDataset) -> str:
@@ -225,6 +253,11 @@ def train_or_load(
     (``<file stem>.training.pt``): an interrupted run continues where it stopped and ends with
     the same weights as an uninterrupted one.
 
+    With ``options.distributed`` every process of the group calls this alike: they train
+    together (:func:`~scaledrop_lib.routines.train.fit` with ``distributed=True``), rank 0
+    alone logs and writes the files, and the other ranks then load what it wrote, so every
+    rank returns the same weights and metadata.
+
     Parameters
     ----------
     name : str
@@ -266,6 +299,8 @@ def train_or_load(
         name, config, seed, data_sha256, options, architecture, task, augmentation
     )
     key = content_sha256(settings)
+    world = settings.get("world_size", 1)
+    main = not options.distributed or dist.get_rank() == 0
     stem = checkpoint_stem(name, seed, key)
     path = Path(options.out) / f"{stem}.pt"
     state_path = Path(options.out) / f"{stem}.training.pt"
@@ -281,15 +316,24 @@ def train_or_load(
                 f"{path} holds a model of another configuration (sha256 "
                 f"{metadata.get('config_sha256')}, expected {key}): delete it to retrain"
             )
-        log(f"{name} (seed {seed}): loaded {path}")
+        if main:
+            log(f"{name} (seed {seed}): loaded {path}")
         return TrainedModel(model.to(options.device).eval(), path, metadata, loaded=True)
     resuming = " (resuming)" if state_path.is_file() else ""
-    log(f"{name} (seed {seed}): training{resuming}, to be saved as {path}")
-    generator = torch.Generator().manual_seed(seed)
+    if main:
+        processes = f" on {world} processes" if options.distributed else ""
+        log(f"{name} (seed {seed}): training{resuming}{processes}, to be saved as {path}")
     train_data: Dataset = FlipCropDataset(train) if augment else train
-    train_loader = DataLoader(
-        train_data, batch_size=options.batch_size, shuffle=True, generator=generator
-    )
+    if options.distributed:
+        sampler = DistributedSampler(train_data, world, dist.get_rank(), shuffle=True, seed=seed)
+        train_loader = DataLoader(
+            train_data, batch_size=options.batch_size // world, sampler=sampler
+        )
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        train_loader = DataLoader(
+            train_data, batch_size=options.batch_size, shuffle=True, generator=generator
+        )
     val_loader = DataLoader(val, batch_size=256)
     cuda = torch.device(options.device).type == "cuda"
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=options.amp and cuda):
@@ -306,7 +350,12 @@ def train_or_load(
             progress=options.progress,
             checkpoint=state_path,
             resume=True,
+            distributed=options.distributed,
         )
+    if not main:  # rank 0 writes the model; every rank then holds what it wrote
+        dist.barrier()
+        metadata = load_checkpoint(model, path)
+        return TrainedModel(model.eval(), path, metadata, loaded=False)
     metadata = {
         "method": name,
         "seed": seed,
@@ -317,6 +366,8 @@ def train_or_load(
     }
     save_checkpoint(model, path, metadata)
     state_path.unlink(missing_ok=True)  # the finished model replaces the resumable state
+    if options.distributed:
+        dist.barrier()
     return TrainedModel(model, path, plain_metadata(metadata), loaded=False)
 
 
