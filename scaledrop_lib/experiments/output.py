@@ -3,7 +3,7 @@
 An experiment measures *records*: one per (model, method, seed, condition), a condition being
 an OOD set, an angle, a number of samples, a variation level or a layer. :func:`summarize`
 groups them over seeds into *summary rows* (model, method, condition, metric, mean, sd, n,
-values). Every experiment writes, atomically (:mod:`scaledrop_lib._io`), into
+values). Every experiment writes, atomically (``scaledrop_lib._io``), into
 ``<out>/results/``:
 
 * ``<experiment>.json``: metadata (command, settings, git revision, versions, device, times),

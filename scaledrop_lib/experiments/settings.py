@@ -459,7 +459,7 @@ def load_settings(
         One of :data:`EXPERIMENTS` (selects the file's ``[experiment]`` table).
     flags : mapping
         Settings given on the command line, by field name (absent = not given).
-    config : path, optional
+    config : str or Path, optional
         A TOML or JSON config file.
 
     Raises
