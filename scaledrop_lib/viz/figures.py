@@ -210,7 +210,7 @@ def bit_packing_figure(activations: torch.Tensor, weights: torch.Tensor) -> go.F
     packed_dot = int(xnor_popcount_dot(a_word, w_word, n))
     bits = [[(int(word[0]) >> i) & 1 for i in range(n)] for word in (a_word, w_word)]
     bits.append([x ^ y for x, y in zip(*bits, strict=True)])
-    labels = ["a (activations)", "w (weights)", "a XOR w"]
+    labels = ["activations a", "weights w", "a XOR w"]
     text = [[f"{'+1' if v else '-1'}<br>{v}" for v in bits[0]]]
     text += [[f"{'+1' if v else '-1'}<br>{v}" for v in bits[1]]]
     text += [[str(v) for v in bits[2]]]
@@ -236,5 +236,7 @@ def bit_packing_figure(activations: torch.Tensor, weights: torch.Tensor) -> go.F
         title_font_size=13,
         height=260,
         xaxis_title="channel (bit c of the word)",
+        margin={"l": 110},  # room for the row names
     )
+    fig.update_yaxes(automargin=True)
     return fig
