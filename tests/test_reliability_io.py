@@ -4,7 +4,6 @@ files) and training that resumes bit-identically after a real interrupt."""
 
 from __future__ import annotations
 
-import argparse
 import enum
 import fcntl
 import io
@@ -776,9 +775,17 @@ def test_saved_training_states_refuse_objects_that_would_need_pickled_code(tmp_p
 # ============================================================================= the CIFAR study
 
 
-def study_args(out: Path, **overrides) -> argparse.Namespace:
+def study_options(out: Path, **overrides):
+    from scaledrop_lib.studies.cifar import TrainingOptions
+
     options = {"out": out, "epochs": 2, "lr": 1e-3, "patience": None, "batch_size": 4}
-    return argparse.Namespace(device="cpu", **{**options, **overrides})
+    return TrainingOptions(device="cpu", **{**options, **overrides})
+
+
+def train_study_model(name, config, seed, data, options):
+    from scaledrop_lib.studies import cifar
+
+    return cifar.train_or_load(name, config, seed, data, options).model
 
 
 @pytest.fixture(scope="module")
@@ -795,7 +802,7 @@ def test_cifar_study_cache_is_keyed_by_configuration_checked_and_resumes(
     from scaledrop_lib.studies import cifar
 
     name, config = "MC-Scale-Dropout", cifar.CONFIGS["MC-Scale-Dropout"]
-    reference = cifar._train(name, config, 0, tiny_cifar, study_args(tmp_path / "a"))
+    reference = train_study_model(name, config, 0, tiny_cifar, study_options(tmp_path / "a"))
     # Ctrl-C in the second epoch, then the same command again
     original = cifar.FlipCropDataset.__getitem__
     calls = {"n": 0}
@@ -809,21 +816,21 @@ def test_cifar_study_cache_is_keyed_by_configuration_checked_and_resumes(
     monkeypatch.setattr(cifar.FlipCropDataset, "__getitem__", interrupting)
     out = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
-        cifar._train(name, config, 0, tiny_cifar, study_args(out))
+        train_study_model(name, config, 0, tiny_cifar, study_options(out))
     assert [p.name.endswith(".training.pt") for p in out.iterdir()] == [True]
     monkeypatch.setattr(cifar.FlipCropDataset, "__getitem__", original)
-    resumed = cifar._train(name, config, 0, tiny_cifar, study_args(out))
+    resumed = train_study_model(name, config, 0, tiny_cifar, study_options(out))
     ours, theirs = resumed.state_dict(), reference.state_dict()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     (cached,) = out.glob("*.pt")  # the training state is gone, the model is cached
     capsys.readouterr()
-    cifar._train(name, config, 0, tiny_cifar, study_args(out))
+    train_study_model(name, config, 0, tiny_cifar, study_options(out))
     assert "loaded" in capsys.readouterr().out
     # another lr is another model: trained, not loaded
-    cifar._train(name, config, 0, tiny_cifar, study_args(out, lr=2e-3, epochs=1))
+    train_study_model(name, config, 0, tiny_cifar, study_options(out, lr=2e-3, epochs=1))
     assert "loaded" not in capsys.readouterr().out
     assert len(list(out.glob("*.pt"))) == 2
     # a damaged cache file is refused, not used
     flip_byte_at(cached, b"config_sha256", offset=1)
     with pytest.raises(ValueError, match="checksum"):
-        cifar._train(name, config, 0, tiny_cifar, study_args(out))
+        train_study_model(name, config, 0, tiny_cifar, study_options(out))

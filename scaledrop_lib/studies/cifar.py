@@ -11,18 +11,17 @@ configuration; a model interrupted mid-training (Ctrl-C) continues from its last
 epoch and ends bit-identical to an uninterrupted run.
 
 ``scaledrop ood`` and ``scaledrop rotation`` run this study for any model, method and seeds
-(``scaledrop --help``). The module's own short command remains for chapter 4, VGG-small only::
+(``scaledrop --help``), e.g. chapter 4's VGG-small study on CIFAR-10::
 
-    python -m scaledrop_lib.studies.cifar --data-root ~/data --download --out runs/cifar_shift
+    scaledrop ood --data-dir ~/data --download --models vgg_small --seeds 0 1 2
+    scaledrop rotation --data-dir ~/data --models vgg_small --seeds 0 1 2
 
-It trains for hours on a CPU (pass ``--device cuda`` for a GPU). Results (test accuracy,
-the rotation sweep, the OOD tables) are printed and written to ``<out>/results.json``.
+(The module's own command of earlier versions folded into these: one way to run experiments.)
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from scaledrop_lib._io import atomic_write_json
 from scaledrop_lib.data.files import load_cifar10, load_stl10, load_svhn
-from scaledrop_lib.data.shift import DEFAULT_NOISE_STD, ood_sets
-from scaledrop_lib.inference.mc import deterministic_predict
-from scaledrop_lib.metrics.classification import accuracy
 from scaledrop_lib.models.config import NetConfig
 from scaledrop_lib.models.vgg import vgg_small
 from scaledrop_lib.routines.checkpoints import (
@@ -45,15 +40,7 @@ from scaledrop_lib.routines.checkpoints import (
     plain_metadata,
     save_checkpoint,
 )
-from scaledrop_lib.routines.train import fit, seed_everything
-from scaledrop_lib.studies.shift import (
-    OODReport,
-    deterministic_predictor,
-    ensemble_predictor,
-    mc_predictor,
-    ood_report,
-    rotation_sweep,
-)
+from scaledrop_lib.routines.train import fit
 
 #: Methods of the study and how each VGG-small is built (p = 0.2, the paper's default).
 CONFIGS: dict[str, NetConfig] = {
@@ -131,18 +118,6 @@ class TrainingOptions:
     progress: bool = True
     distributed: bool = False
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> TrainingOptions:
-        """The options of this module's command line (``--out``, ``--epochs`` ...)."""
-        return cls(
-            out=Path(args.out),
-            epochs=args.epochs,
-            lr=args.lr,
-            patience=args.patience,
-            batch_size=args.batch_size,
-            device=args.device,
-        )
-
 
 #: The architecture this module's own command trains (the key's ``architecture`` entry).
 VGG_SMALL_ARCHITECTURE: dict[str, Any] = {"name": "vgg_small", "width": 1.0, "layerwise_p": None}
@@ -153,7 +128,7 @@ def training_config(
     config: NetConfig,
     seed: int,
     data_sha256: str,
-    options: TrainingOptions | argparse.Namespace,
+    options: TrainingOptions,
     architecture: Mapping[str, Any] | None = None,
     task: str = "classification",
     augmentation: str = "flip + crop, padding 4",
@@ -167,8 +142,6 @@ def training_config(
     ``world_size`` (the processes' batch statistics and sampler order change the weights);
     a single process's key has no such entry, as before.
     """
-    if isinstance(options, argparse.Namespace):
-        options = TrainingOptions.from_args(options)
     processes = {"world_size": _world_size(options)} if options.distributed else {}
     return {
         "method": name,
@@ -371,19 +344,6 @@ def train_or_load(
     return TrainedModel(model, path, plain_metadata(metadata), loaded=False)
 
 
-def _train(
-    name: str,
-    config: NetConfig,
-    seed: int,
-    data: tuple[TensorDataset, TensorDataset],
-    args: argparse.Namespace,
-    data_sha256: str | None = None,
-) -> nn.Module:
-    """This module's command: :func:`train_or_load` of a VGG-small with ``args``' options."""
-    options = TrainingOptions.from_args(args)
-    return train_or_load(name, config, seed, data, options, data_sha256=data_sha256).model
-
-
 def load_cifar_splits(
     root: str | Path, download: bool, val_size: int = 5000
 ) -> dict[str, TensorDataset]:
@@ -407,132 +367,3 @@ def load_natural_ood(root: str | Path, download: bool) -> dict[str, TensorDatase
         "svhn": load_svhn(root, split="test", download=download),
         "stl10": load_stl10(root, split="test", size=32, download=download),
     }
-
-
-def load_cifar_study_data(
-    root: str | Path, download: bool, val_size: int = 5000
-) -> dict[str, TensorDataset]:
-    """CIFAR-10 train/val/test (the last ``val_size`` training images validate), the SVHN
-    test split and the STL-10 test split resized to 32x32, all in pixel space [0, 1]."""
-    return {**load_cifar_splits(root, download, val_size), **load_natural_ood(root, download)}
-
-
-def run_study(args: argparse.Namespace) -> dict[str, Any]:
-    """Train (or load) every method, then evaluate accuracy, rotation and OOD detection."""
-    seed_everything(args.seed)
-    unknown = set(args.methods) - set(METHODS)
-    if unknown:
-        raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
-    data = load_cifar_study_data(args.data_root, args.download, args.val_size)
-    train = subset(data["train"], args.train_limit)
-    data_sha256 = data_fingerprint(train, data["val"])
-    x_test, y_test = (t[: args.test_limit] for t in data["test"].tensors)
-    predictors = {}
-    test_accuracy = {}
-    for name in args.methods:
-        if name == ENSEMBLE:
-            members = [
-                _train(
-                    ENSEMBLE,
-                    CONFIGS["deterministic"],
-                    100 + i,
-                    (train, data["val"]),
-                    args,
-                    data_sha256,
-                )
-                for i in range(args.ensemble_size)
-            ]
-            predictors[name] = ensemble_predictor(members)
-        else:
-            model = _train(name, CONFIGS[name], args.seed, (train, data["val"]), args, data_sha256)
-            predictors[name] = (
-                deterministic_predictor(model)
-                if CONFIGS[name].dropout == "none"
-                else mc_predictor(model, args.T, seed=args.seed)
-            )
-            test_accuracy[f"{name} (dropout off)"] = accuracy(
-                deterministic_predict(model, x_test), y_test
-            )
-        test_accuracy[name] = accuracy(predictors[name](x_test).mean(0), y_test)
-    sets = ood_sets(
-        x_test,
-        n=args.n_ood,
-        seed=args.seed,
-        noise_std=args.noise_std,
-        natural={
-            "D5": ("SVHN", data["svhn"].tensors[0]),
-            "D6": ("STL-10", data["stl10"].tensors[0]),
-        },
-    )
-    report = ood_report(predictors, x_test, sets, threshold=args.threshold)
-    sweep = rotation_sweep(predictors, x_test, y_test, args.angles)
-    results = {
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "test_accuracy": test_accuracy,
-        "rotation": {"angles": sweep.angles, "accuracy": sweep.accuracy, "entropy": sweep.entropy},
-        "ood": _report_dict(report),
-    }
-    atomic_write_json(Path(args.out) / "results.json", results)
-    _print(results, report)
-    return results
-
-
-def _report_dict(report: OODReport) -> dict[str, Any]:
-    return {
-        "set_names": report.set_names,
-        "detection": report.detection,
-        "in_distribution_flagged": report.false_positive,
-        "auroc": report.auroc,
-        "fpr_at_95_tpr": report.fpr95,
-    }
-
-
-def _print(results: dict[str, Any], report: OODReport) -> None:
-    print("\nTest accuracy")
-    for name, value in results["test_accuracy"].items():
-        print(f"  {name:34s} {value:.4f}")
-    rotation = results["rotation"]
-    print("\nRotation (accuracy / mean predictive entropy)")
-    for name in rotation["accuracy"]:
-        acc = " ".join(f"{a:.3f}" for a in rotation["accuracy"][name])
-        ent = " ".join(f"{e:.3f}" for e in rotation["entropy"][name])
-        print(f"  {name:18s} acc {acc}\n  {'':18s} ent {ent}")
-    print("\nEq. 24 detection rate (ours, CIFAR-10)")
-    print(report.table("detection"))
-    print("\nAUROC, predictive entropy as score")
-    print(report.table("auroc", "entropy"))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m scaledrop_lib.studies.cifar",
-        description="Chapter 4 on CIFAR-10: rotation (Fig. 6) and OOD detection (Table V).",
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="folder with the datasets")
-    parser.add_argument("--download", action="store_true", help="fetch missing datasets once")
-    parser.add_argument("--out", type=Path, default=Path("runs/cifar_shift"))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), metavar="METHOD")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=20)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--T", type=int, default=20, help="MC passes")
-    parser.add_argument("--n-ood", type=int, default=8000, help="images per OOD set (paper)")
-    parser.add_argument("--noise-std", type=float, default=DEFAULT_NOISE_STD)
-    parser.add_argument("--threshold", type=float, default=0.95, help="Eq. 24 threshold")
-    parser.add_argument("--angles", type=float, nargs="+", default=[0, 15, 30, 45, 60, 75, 90])
-    parser.add_argument("--ensemble-size", type=int, default=5)
-    parser.add_argument("--val-size", type=int, default=5000)
-    parser.add_argument("--train-limit", type=int, default=None, help="use fewer train images")
-    parser.add_argument("--test-limit", type=int, default=None, help="use fewer test images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", help='"cuda" for a GPU')
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return run_study(build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()
