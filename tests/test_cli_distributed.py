@@ -274,3 +274,53 @@ def test_fit_in_a_one_process_group_equals_plain_fit(tmp_path):
     assert grouped[0] == plain[0]
     for key, value in plain[1].items():
         assert torch.equal(grouped[1][key], value), key
+
+
+#: Trains a small net on both ranks, each on its half of the data (DistributedSampler), with
+#: fit(distributed=True) ("ddp") or fit alone ("local": no gradient averaging), and saves
+#: each rank's final weights. argv: mode, output folder.
+SYNC_SCRIPT = """
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from scaledrop_lib.experiments.distributed import process_group, rank
+from scaledrop_lib.routines.train import fit
+
+mode, out = sys.argv[1], Path(sys.argv[2])
+with process_group("cpu"):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = TensorDataset(x, y)
+    loader = DataLoader(data, batch_size=8, sampler=DistributedSampler(data, seed=0))
+    torch.manual_seed(1)  # the same initial weights on both ranks
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    fit(model, loader, DataLoader(data, 48), epochs=2, lr=0.05, progress=False,
+        distributed=mode == "ddp")
+    torch.save(model.state_dict(), out / f"{mode}-rank{rank()}.pt")
+"""
+
+
+def test_ranks_end_with_the_same_weights_only_when_gradients_are_averaged(tmp_path):
+    # each rank sees other images: equal weights at the end are DDP's gradient averaging
+    # (and rank 0's buffers and decisions), not a coincidence: without it they differ
+    script = tmp_path / "sync.py"
+    script.write_text(SYNC_SCRIPT)
+    for mode in ("ddp", "local"):
+        torchrun(str(script), mode, str(tmp_path), cwd=tmp_path)
+    weights = {
+        mode: [torch.load(tmp_path / f"{mode}-rank{r}.pt") for r in (0, 1)]
+        for mode in ("ddp", "local")
+    }
+    first, second = weights["ddp"]
+    for key, value in first.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        assert torch.equal(second[key], value), key
+    first, second = weights["local"]
+    assert not torch.equal(first["0.weight"], second["0.weight"])
