@@ -22,6 +22,12 @@ too; in the default configuration conv1 is full precision):
            their ratio.
 Packing the weights (pack_layer, once per layer) is shown separately (wpack).
 
+    python benchmarks/xnor_layers.py --small-layers --threads 2
+
+times whole layers with few input channels instead (batch 256, the shapes of the digits and
+28x28 nets and a 3-channel first layer): the measurement behind ``backend="auto"``'s rule of
+packing only from 16 input channels on (scaledrop_lib.inference.program).
+
 Timings run under allocator.steady_allocator (unless ``--allocator default``), as in
 mc_speed.py: otherwise every fresh output tensor (torch's and numba's alike) page-faults on
 each 4 KiB page, which on the shared 2-core machine costs milliseconds per layer.
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -128,6 +135,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="override the repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch's and numba's threads")
     parser.add_argument(
+        "--small-layers", action="store_true", help="layers with 1-32 input channels instead"
+    )
+    parser.add_argument(
         "--allocator", choices=("steady", "default"), default="steady", help="see the docstring"
     )
     args = parser.parse_args()
@@ -148,6 +158,9 @@ def main() -> None:
         )
         print(f"xnor: {reason}")
         print(f"allocator: {'steady (glibc mmap off)' if tuned else 'as it comes'}")
+        if args.small_layers:
+            small_layers(args.batch or 256, repeats)
+            return
         print(f"VGG-small binary convs, batch {batch}, median of {repeats} repeats, ms\n")
         print(HEADER)
         print("-" * len(HEADER))
@@ -161,6 +174,28 @@ def main() -> None:
             print(row(name, f"{channels}->{layer.out_channels} @{height}x{width}", t))
         print("-" * len(HEADER))
         print(row("total", "", totals))
+
+
+#: (Cin, Cout, H = W) of the small layers: the digits / 28x28 nets' shapes and a first layer.
+SMALL_LAYERS = ((1, 16, 28), (3, 128, 32), (6, 16, 14), (8, 16, 28), (16, 32, 14), (32, 32, 14))
+
+
+def small_layers(batch: int, repeats: int) -> None:
+    """Whole binary layers (sign, pack, product, float output) against fp32 by input channels."""
+    print(f"small binary convs, batch {batch}, median of {repeats} repeats, ms\n")
+    print(f"{'Cin->Cout @HxW':17} {'fp32 layer':>10} {'xnor layer':>10} {'ratio':>6}")
+    torch.manual_seed(0)
+    for cin, cout, size in SMALL_LAYERS:
+        layer = BinaryConv2d(cin, cout, 3, padding=1, bias=False).eval()
+        x = torch.randn(batch, cin, size, size)
+        packed = pack_layer(layer)
+        assert torch.equal(binary_layer_xnor_forward(layer, x, packed), layer.binary_output(x))
+        fp32_call = functools.partial(layer.binary_output, x)
+        xnor_call = functools.partial(binary_layer_xnor_forward, layer, x, packed)
+        fp32 = statistics.median(timed(fp32_call) for _ in range(repeats))
+        xnor = statistics.median(timed(xnor_call) for _ in range(repeats))
+        shape = f"{cin}->{cout} @{size}x{size}"
+        print(f"{shape:17} {fp32 * 1e3:10.2f} {xnor * 1e3:10.2f} {fp32 / xnor:6.2f}")
 
 
 HEADER = (

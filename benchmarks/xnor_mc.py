@@ -43,7 +43,7 @@ from xnor_layers import cpu_description
 from scaledrop_lib.inference.mc import deterministic_predict
 from scaledrop_lib.inference.prefix import expected_distinct_prefixes, prefix_shared_predict
 from scaledrop_lib.inference.program import BinaryRunner, build_program
-from scaledrop_lib.inference.xnor import _run_conv, pack_signs, xnor_available
+from scaledrop_lib.inference.xnor import _conv_weights, _run_conv, pack_signs, xnor_available
 from scaledrop_lib.layers.binary import BinaryConv2d
 from scaledrop_lib.layers.sampling import sampling, seed_dropout, set_dropout_p
 from scaledrop_lib.models import NetConfig, ScaledBinaryUnit, vgg_small
@@ -63,8 +63,6 @@ def popcount_throughput(repeats: int = 5) -> float:
     x = torch.randn(16, 256, 16, 16, generator=g)
     w = torch.randn(256, 256, 3, 3, generator=g)
     packed_x, packed_w = pack_signs(x), pack_signs(w)
-    from scaledrop_lib.inference.xnor import _conv_weights
-
     wt, wpop = _conv_weights(packed_w.bits)
     run = lambda: _run_conv(packed_x.bits, 256, wt, wpop, 1, 1, torch.float32)  # noqa: E731
     run()  # compiled and warm

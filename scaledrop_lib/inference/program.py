@@ -31,9 +31,10 @@ layer when all of these hold, a fixed rule, never a timer:
   last bit).
 
 * it reads at least :data:`MIN_PACKED_CHANNELS` (16) input channels (features). Measured
-  per layer (batch 256, 2 threads): the packed conv is 0.2-0.8x as fast as fp32 below 16
-  input channels (one word per tap mostly padding: 1, 3, 6 and 8 channels) and 1.6-2.7x
-  faster from 16 up; on VGG-small's 128-512-channel layers 4-7x (``benchmarks/xnor_layers.py``).
+  per layer (batch 256, 2 threads, ``benchmarks/xnor_layers.py --small-layers --threads 2``):
+  the packed layer is 0.2-0.8x as fast as fp32 below 16 input channels (one word per tap
+  mostly padding: 1, 3, 6 and 8 channels) and 1.6-2.7x faster from 16 up; on VGG-small's
+  128-512-channel layers 4-7x (``benchmarks/xnor_layers.py --threads 2``).
 
 ``backend="xnor"`` drops the size rule (every exact layer is packed).
 
@@ -50,7 +51,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -209,7 +209,6 @@ class FusedSignPack(Step):
     and the next layer's sign, as one packing pass over the floats (see the module docstring).
     """
 
-    modules: tuple[nn.Module, ...] = ()
     pool: int = 1
 
     def branch(self, runner, state, shared, alpha):
@@ -305,19 +304,15 @@ class Program:
 
     def fuse(self, runner: BinaryRunner) -> Program:
         """This program with sign-preserving runs before packed layers fused into packing."""
-        steps = list(self.steps)
         fused: list[Step] = []
-        for step in steps:
+        for step in self.steps:
             if isinstance(step, BinaryStep) and runner.is_packed(step.layer):
                 run = _sign_preserving_tail(fused)
                 if run is not None:
                     count, pool = run
-                    modules = tuple(s.module for s in fused[len(fused) - count :])
                     names = ", ".join(s.name for s in fused[len(fused) - count :])
                     del fused[len(fused) - count :]
-                    fused.append(
-                        FusedSignPack(f"{names} + sign (packed)", modules=modules, pool=pool)
-                    )
+                    fused.append(FusedSignPack(f"{names} + sign (packed)", pool=pool))
             fused.append(step)
         if runner.any_packed:  # the remaining plain max poolings: the numba kernel
             fused = [_numba_pool(step) for step in fused]
@@ -448,9 +443,3 @@ def prefix_program(model: nn.Module) -> tuple[Program | None, str]:
     if program is None:
         return None, PrefixObstacle.NO_PROGRAM.value
     return program, program.prefix_reason()
-
-
-def packed_fraction(runner: BinaryRunner, program: Program) -> float:
-    """Share of the program's binary layers the runner packs (for reports)."""
-    layers = program.binary_layers()
-    return float(np.mean([runner.is_packed(layer) for layer in layers])) if layers else 0.0
