@@ -99,6 +99,23 @@ def test_the_deterministic_pass_is_the_same_packed(name):
     assert torch.equal(deterministic_predict(model, x, logits=True), fp32)
 
 
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_images_too_small_to_pool_fail_alike_on_every_backend(size):
+    # found by the reliability API's hypothesis test: the packed pooling steps raised their own
+    # kernel error ("x must be ... at least 2 wide") where the fp32 path names the inputs
+    model, _ = build("digits cnn")
+    x = torch.ones(2, 1, size, size)
+    messages = set()
+    for backend in ("torch", "xnor", "auto"):
+        for method in ("naive", "prefix"):
+            with pytest.raises(ValueError, match=r"cannot take inputs of shape \(2, 1,") as error:
+                run_mc(model, x, 3, method=method, backend=backend)
+            messages.add(str(error.value))
+        with pytest.raises(ValueError, match=r"cannot take inputs of shape \(2, 1,"):
+            deterministic_predict(model, x, backend=backend)
+    assert len(messages) == 1, messages
+
+
 @pytest.mark.parametrize("name", ["digits cnn", "vgg-small", "resnet20"])
 def test_every_binary_layer_is_packed_and_the_activations_fused(name):
     model, _ = build(name)

@@ -53,6 +53,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from scaledrop_lib._checks import check_choice
 from scaledrop_lib.inference import xnor
@@ -212,6 +213,7 @@ class FusedSignPack(Step):
     pool: int = 1
 
     def branch(self, runner, state, shared, alpha):
+        _refuse_too_small(state, self.pool)
         return xnor.pack_signs(state, pool=self.pool)
 
 
@@ -226,8 +228,16 @@ class PackedPool(Step):
 
     def branch(self, runner, state, shared, alpha):
         if isinstance(state, torch.Tensor) and state.dtype in (torch.float32, torch.float64):
+            _refuse_too_small(state, self.pool)
             return xnor.max_pool(state, self.pool)
         return self.module(state)
+
+
+def _refuse_too_small(state: torch.Tensor, pool: int) -> None:
+    """Fail as the fp32 path does where a pooling window does not fit the input: torch's own
+    error, which the public API turns into one naming the inputs (not the kernel's own)."""
+    if pool > 1 and state.dim() == 4 and min(state.shape[-2:]) < pool:
+        F.max_pool2d(state, pool)
 
 
 @dataclass
