@@ -10,6 +10,7 @@ from scaledrop_lib.layers.dropout import (
     StochasticModule,
 )
 from scaledrop_lib.layers.sampling import (
+    one_draw_per_pass,
     sampling,
     seed_dropout,
     set_dropout_p,
@@ -228,6 +229,35 @@ def test_sampling_restores_on_error_and_batch_statistics():
             assert int(model[1].num_batches_tracked) == 1
             raise RuntimeError("boom")
     assert _state(model) == before
+
+
+def test_one_draw_per_pass_holds_scale_masks_until_the_next_pass():
+    model = nn.ModuleList([ScaleDropout(0.5), ScaleDropout(0.5, granularity="element")])
+    reference = nn.ModuleList([ScaleDropout(0.5), ScaleDropout(0.5, granularity="element")])
+    for m in (model, reference):
+        seed_dropout(m, 7)
+        for module in m:
+            module.mc = True
+    # the held scales are the first draws of the unheld stream, pass after pass
+    with one_draw_per_pass(model) as new_pass:
+        for _ in range(20):
+            new_pass()
+            expected = [module(ALPHA) for module in reference]
+            for _chunk in range(3):  # later chunks of the pass: no new draw
+                assert all(torch.equal(m(ALPHA), e) for m, e in zip(model, expected, strict=True))
+    # on exit every call draws again: 20 calls of the layer-wise module do not all agree
+    assert not any(module.hold for module in model)
+    after = {model[0](ALPHA).numpy().tobytes() for _ in range(20)}
+    assert len(after) == 2
+
+
+def test_one_draw_per_pass_leaves_element_wise_dropout_per_call():
+    module = MCDropout(0.5)
+    module.mc = True
+    x = torch.ones(64)
+    with one_draw_per_pass(nn.Sequential(module)) as new_pass:
+        new_pass()
+        assert not torch.equal(module(x), module(x))
 
 
 def test_sampling_rejects_bad_arguments():

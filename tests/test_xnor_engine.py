@@ -186,8 +186,9 @@ def test_chunks_share_one_mask_set_per_pass(batch_size):
     assert torch.equal(run_mc(model, x, 8, method="prefix", batch_size=batch_size), whole)
     # auto now takes the engine with batch_size (before, it fell back to the loop)
     assert torch.equal(run_mc(model, x, 8, batch_size=batch_size), whole)
-    # the naive loop's chunks draw their own masks: different samples
-    assert not torch.equal(run_mc(model, x, 8, method="naive", batch_size=batch_size), whole)
+    # the naive loop too draws each pass's scales once for all chunks (one_draw_per_pass)
+    assert torch.equal(run_mc(model, x, 8, method="naive", batch_size=batch_size), whole)
+    assert torch.equal(run_mc(model, x, 8, method="naive"), whole)
 
 
 @pytest.mark.parametrize("name", ["digits cnn", "resnet20"])

@@ -314,12 +314,11 @@ def predictor(
     engine draws one mask set per pass for all chunks).
 
     Under torchrun the images are :func:`sharded`: every process runs all passes on its
-    batches, its dropout generators reseeded with the run's seed alike. Layer-wise
-    Scale-Dropout on the prefix engine draws each pass's masks before the first image, so
-    every process uses the same masks and the gathered samples equal one process's bit for
-    bit. Element-wise masks (MC-Dropout, SpinDrop) and the naive loop draw per batch of
-    images: there the processes' masks differ from one process's, with the same
-    distribution.
+    batches, its dropout generators reseeded with the run's seed alike. Scale-Dropout draws
+    each pass's masks once for all batches (prefix engine and naive loop alike), so every
+    process uses the same masks and the gathered samples equal one process's. Element-wise
+    masks (MC-Dropout, SpinDrop) are drawn per image: there the processes' masks differ from
+    one process's, with the same distribution.
     """
 
     def predict(inputs: torch.Tensor) -> torch.Tensor:
@@ -344,9 +343,9 @@ def segment_probabilities(
     """Foreground probability per pixel (N, 1, H, W): the mean of ``T`` MC passes (masks
     seeded with the run's seed), or one pass for a deterministic net.
 
-    Under torchrun the images are :func:`sharded`; MC segmentation runs the naive loop, whose
-    masks are drawn per batch, so its MC result agrees with one process's in distribution,
-    not bit for bit (the deterministic pass is the same)."""
+    Under torchrun the images are :func:`sharded`. MC segmentation runs the naive loop, which
+    draws each pass's Scale-Dropout masks once for all batches, so every process uses one
+    process's masks; element-wise MC-Dropout agrees in distribution only."""
 
     def probabilities(inputs: torch.Tensor) -> torch.Tensor:
         with precision(amp, device):

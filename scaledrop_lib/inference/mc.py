@@ -28,7 +28,7 @@ from scaledrop_lib.inference.program import (
     build_program,
     prefix_program,
 )
-from scaledrop_lib.layers.sampling import sampling
+from scaledrop_lib.layers.sampling import one_draw_per_pass, sampling
 from scaledrop_lib.models.stages import PrefixObstacle
 from scaledrop_lib.progress import progress as progress_bar
 
@@ -163,9 +163,12 @@ def mc_predict(
     T : int
         Number of Monte-Carlo passes (>= 1).
     batch_size : int, optional
-        Split the inputs into chunks of this size (memory). The prefix engine draws each
-        pass's masks once for all chunks (a pass is one network); the naive loop's chunks
-        draw their own.
+        Split the inputs into chunks of this size (memory). Each pass's Scale-Dropout masks
+        are drawn once for all chunks (a pass is one network; see
+        :func:`~scaledrop_lib.layers.sampling.one_draw_per_pass`), so the samples do not
+        depend on ``batch_size``; element-wise dropout on activations (MC-Dropout, SpinDrop)
+        draws a mask per image, so chunks change which mask an image gets, not their
+        distribution.
     device : str or torch.device, optional
         Where to run (default: where the model's parameters are).
     progress : bool
@@ -240,10 +243,12 @@ def mc_predict(
             return out.cpu()
         forward = _program_forward(model, backend, device)
         samples = []
-        for _ in progress_bar(range(T), desc="MC passes", enabled=progress):
-            samples.append(_batched_outputs(forward, inputs, batch_size, device, logits=logits))
-            if len(samples) == 1:
-                check_sample_memory(T, samples[0])
+        with one_draw_per_pass(model) as new_pass:  # one network per pass over all chunks
+            for _ in progress_bar(range(T), desc="MC passes", enabled=progress):
+                new_pass()
+                samples.append(_batched_outputs(forward, inputs, batch_size, device, logits=logits))
+                if len(samples) == 1:
+                    check_sample_memory(T, samples[0])
     return torch.stack(samples)
 
 

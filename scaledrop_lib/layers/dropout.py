@@ -95,6 +95,10 @@ class ScaleDropout(StochasticModule):
     ----------
     last_drop : torch.Tensor or None
         The drop bits of the latest sampling pass (bool, shape () or (C,)), for inspection.
+    hold : bool
+        While true, the first sampling call draws and later calls return the same scale
+        without drawing, until :meth:`release`: one mask per Monte-Carlo pass when a pass
+        runs the inputs in chunks (see :func:`~scaledrop_lib.layers.sampling.one_draw_per_pass`).
     """
 
     def __init__(
@@ -112,6 +116,14 @@ class ScaleDropout(StochasticModule):
         self.granularity = check_choice("granularity", granularity, GRANULARITIES)
         self.mask_source = mask_source or bernoulli_drop_mask
         self.last_drop: torch.Tensor | None = None
+        self.hold = False
+        # a tuple, not the tensor: the held scale may be alpha itself, an nn.Parameter,
+        # which nn.Module would register as this module's parameter
+        self._held: tuple[torch.Tensor] | None = None
+
+    def release(self) -> None:
+        """Forget the held scale: the next sampling call draws again."""
+        self._held = None
 
     def replacement(self, alpha: torch.Tensor) -> torch.Tensor:
         """The value a dropped scale takes (same shape as ``alpha``), per ``variant``."""
@@ -133,12 +145,15 @@ class ScaleDropout(StochasticModule):
         if not self.sampling:
             self.last_drop = None
             return alpha
+        if self.hold and self._held is not None:
+            return self._held[0]
         shape = () if self.granularity == "layer" else tuple(alpha.shape)
         drop = self.mask_source(shape, self.p, self.generator).to(alpha.device)
         self.last_drop = drop
-        if not drop.any():
-            return alpha
-        return torch.where(drop, self.replacement(alpha), alpha)
+        scale = torch.where(drop, self.replacement(alpha), alpha) if drop.any() else alpha
+        if self.hold:
+            self._held = (scale,)
+        return scale
 
     def extra_repr(self) -> str:
         extra = f", random_range={self.random_range}" if self.random_range is not None else ""

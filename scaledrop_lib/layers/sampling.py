@@ -7,7 +7,7 @@ configured the same way in training, MC inference, the cost model and the chapte
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -129,6 +129,37 @@ def sampling(
         with torch.no_grad():
             for module, stats in zip(norms, saved_stats, strict=False):
                 module.load_state_dict(stats)
+
+
+@contextlib.contextmanager
+def one_draw_per_pass(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Within the block, each :class:`ScaleDropout` module of ``model`` draws its scale once
+    per Monte-Carlo pass, however many chunks of inputs the pass runs; yields ``new_pass()``,
+    to call before each pass.
+
+    A Scale-Dropout mask belongs to the network, not to an image (the paper's hardware draws
+    one random bit per layer per pass), so a pass over N images in chunks must be one network:
+    with this, chunked passes give the unchunked samples, and processes that split the images
+    between them (torchrun) use the same masks. Element-wise dropout on activations
+    (MC-Dropout, SpinDrop) is per image anyway and is not held. On exit every module draws
+    per call again.
+    """
+    modules = [m for _, m in stochastic_modules(model) if isinstance(m, ScaleDropout)]
+
+    def new_pass() -> None:
+        for module in modules:
+            module.release()
+
+    saved = [module.hold for module in modules]
+    try:
+        for module in modules:
+            module.hold = True
+            module.release()
+        yield new_pass
+    finally:
+        for module, hold in zip(modules, saved, strict=True):
+            module.hold = hold
+            module.release()
 
 
 SEED_STRIDE = 2**16  # generator seeds of one call: seed * SEED_STRIDE + module index
