@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,13 @@ from scaledrop_lib.experiments.settings import load_settings
 from scaledrop_lib.paper import PAPER_TABLE_V, PAPER_TABLE_VI
 
 ROOT = Path(__file__).resolve().parents[1]
+EXTENSIONS = ROOT / "book" / "_ext"
 
 
 def _load_extension():
+    # the extensions import their sibling table_nodes, as jupyter-book lets them
+    if str(EXTENSIONS) not in sys.path:
+        sys.path.insert(0, str(EXTENSIONS))
     path = ROOT / "book" / "_ext" / "full_scale_page.py"
     spec = importlib.util.spec_from_file_location("full_scale_page", path)
     module = importlib.util.module_from_spec(spec)

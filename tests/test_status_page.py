@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+EXTENSIONS = ROOT / "book" / "_ext"
 
 
 def _load(name: str, path: Path):
+    # the extensions import their sibling table_nodes, as jupyter-book lets them
+    if str(EXTENSIONS) not in sys.path:
+        sys.path.insert(0, str(EXTENSIONS))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -17,6 +17,7 @@ from typing import Any
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
+from table_nodes import header_table
 
 from scaledrop_lib.experiments.full_scale import (
     NOT_IN_SCALEDROP,
@@ -39,16 +40,9 @@ def _text(text: str) -> str:
 def _table(section: Section) -> nodes.table:
     columns = list(section.table.columns)
     first_value = columns.index("Source") + 2  # Source, then the row's label
-    table = nodes.table(classes=["colwidths-auto", "scaledrop-table", "full-scale-table"])
-    group = nodes.tgroup(cols=len(columns))
-    table += group
-    for _ in columns:
-        group += nodes.colspec(colwidth=1)
-    head = nodes.thead()
-    group += head
-    head += nodes.row("", *[nodes.entry("", nodes.paragraph(text=c)) for c in columns])
-    body = nodes.tbody()
-    group += body
+    table, body = header_table(
+        columns, classes=("colwidths-auto", "scaledrop-table", "full-scale-table")
+    )
     for line in section.table.rows:
         values = [v for v in line[first_value:] if v]
         entries = [nodes.entry("", nodes.paragraph(text=_text(c))) for c in line[:first_value]]

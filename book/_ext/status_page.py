@@ -21,6 +21,7 @@ from typing import Any
 from docutils import nodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
+from table_nodes import header_table
 
 STATUS_FILE = Path("notebooks") / "execution-status.json"
 HEADERS = ("Chapter", "Executed by", "Run time (s)", "Result")
@@ -78,16 +79,7 @@ def status_rows(
 
 
 def _table(rows: list[tuple[str, str, str, str]], builder: Any, fromdoc: str) -> nodes.table:
-    table = nodes.table(classes=["colwidths-auto"])
-    group = nodes.tgroup(cols=len(HEADERS))
-    table += group
-    for _ in HEADERS:
-        group += nodes.colspec(colwidth=1)
-    head = nodes.thead()
-    group += head
-    head += nodes.row("", *[nodes.entry("", nodes.paragraph(text=h)) for h in HEADERS])
-    body = nodes.tbody()
-    group += body
+    table, body = header_table(HEADERS)
     env = builder.env
     for docname, by, seconds, result in rows:
         title = env.titles[docname].astext() if docname in env.titles else docname
