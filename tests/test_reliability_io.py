@@ -796,6 +796,43 @@ def tiny_cifar():
     return train, val
 
 
+def test_mixed_precision_trains_and_predicts_on_the_path_a_gpu_run_takes(tmp_path, tiny_cifar):
+    """--amp (bfloat16 autocast) goes through one switch, studies.cifar.precision, in training
+    and in the predictor every experiment evaluates with. The command turns it on for GPUs
+    only; here the same code runs on the CPU, so a GPU user's first run is not its first test."""
+    from scaledrop_lib.experiments.runs import Run, build_classifier, predictor
+    from scaledrop_lib.studies import cifar
+
+    name, config = "MC-Scale-Dropout", cifar.CONFIGS["MC-Scale-Dropout"]
+
+    def narrow(c):
+        return build_classifier("vgg_small", c, width=0.125)
+
+    def trained(amp):
+        options = study_options(tmp_path, amp=amp, progress=False)
+        return cifar.train_or_load(name, config, 0, tiny_cifar, options, build=narrow, log=str)
+
+    mixed, full = trained(True), trained(False)
+    assert mixed.path != full.path  # amp is part of the model's key
+    assert mixed.metadata["config"]["amp"] is True
+    ours, theirs = mixed.model.state_dict(), full.model.state_dict()
+    # autocast was on: bfloat16 products change the gradients, hence the weights
+    assert any(not torch.equal(ours[k], theirs[k]) for k in ours)
+    assert all(bool(torch.isfinite(v.float()).all()) for v in ours.values())
+
+    run = Run("vgg_small", name, 0, [mixed], config)
+    images = tiny_cifar[0].tensors[0]
+    with cifar.precision(True, "cpu"):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert torch.is_autocast_enabled("cpu")
+    low = predictor(run, 4, 4, True, "cpu")(images)
+    high = predictor(run, 4, 4, False, "cpu")(images)  # same weights and masks, fp32
+    assert low.dtype == torch.float32 and low.shape == high.shape == (4, 8, 10)
+    assert torch.allclose(low.sum(-1), torch.ones(4, 8), atol=1e-2)  # bfloat16 softmax rows
+    assert not torch.equal(low, high)  # bfloat16 was used for the predictions too
+    assert float((low - high).abs().mean()) < 0.05
+
+
 def test_cifar_study_cache_is_keyed_by_configuration_checked_and_resumes(
     tmp_path, tiny_cifar, monkeypatch, capsys
 ):

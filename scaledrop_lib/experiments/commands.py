@@ -61,7 +61,6 @@ from scaledrop_lib.experiments.output import (
 from scaledrop_lib.experiments.runs import (
     Run,
     method_config,
-    precision,
     predictor,
     resolve_device,
     segment_probabilities,
@@ -77,7 +76,7 @@ from scaledrop_lib.metrics.predictive import predictive_entropy
 from scaledrop_lib.metrics.segmentation import segmentation_metrics
 from scaledrop_lib.paper import METRIC_NAMES, PAPER_TABLE_IV, PAPER_TABLE_VI
 from scaledrop_lib.progress import progress as progress_bar
-from scaledrop_lib.studies.cifar import ENSEMBLE
+from scaledrop_lib.studies.cifar import ENSEMBLE, precision
 from scaledrop_lib.studies.mechanism import layer_mechanisms, uncertainty_summary
 from scaledrop_lib.studies.shift import rotation_sweep
 from scaledrop_lib.studies.variation import accuracy_under_variation

@@ -15,8 +15,7 @@ result in image order.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,13 @@ from scaledrop_lib.models.resnet import CifarResNet
 from scaledrop_lib.models.segnets import BinarySegNet, BinaryUNet
 from scaledrop_lib.models.sequential import build_sequential
 from scaledrop_lib.models.vgg import VGG_SMALL_SPEC
-from scaledrop_lib.studies.cifar import CONFIGS, ENSEMBLE, TrainedModel, TrainingOptions
+from scaledrop_lib.studies.cifar import (
+    CONFIGS,
+    ENSEMBLE,
+    TrainedModel,
+    TrainingOptions,
+    precision,
+)
 from scaledrop_lib.studies.cifar import train_or_load as cached_train
 
 #: Widths and blocks per stage of the CIFAR ResNets (as :func:`scaledrop_lib.models.resnet20`
@@ -164,13 +169,6 @@ class Run:
     def sampled(self) -> bool:
         """Whether the method samples dropout masks (MC inference)."""
         return self.method != ENSEMBLE and self.config.dropout is not DropoutKind.NONE
-
-
-@contextlib.contextmanager
-def precision(amp: bool, device: str) -> Iterator[None]:
-    """bfloat16 autocast on a GPU when ``amp``; nothing otherwise."""
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.startswith("cuda")):
-        yield
 
 
 def training_options(settings: Settings, device: str, amp: bool, folder: Path) -> TrainingOptions:

@@ -21,6 +21,7 @@ epoch and ends bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,8 @@ class TrainingOptions:
     device : str
         ``"cpu"`` or ``"cuda"`` (resolved: no ``"auto"`` here).
     amp : bool
-        Train under ``torch.autocast`` with bfloat16 (GPU only; no gradient scaler needed).
+        Train under bfloat16 autocast on ``device`` (:func:`precision`). The ``scaledrop``
+        command turns it on for GPUs only.
     progress : bool
         Show the epoch bars.
     distributed : bool
@@ -117,6 +119,17 @@ class TrainingOptions:
     amp: bool = False
     progress: bool = True
     distributed: bool = False
+
+
+def precision(amp: bool, device: str | torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for the block when ``amp``: ``torch.autocast`` with bfloat16 on the
+    device's type (``"cuda"`` or ``"cpu"``); full precision otherwise.
+
+    bfloat16 keeps fp32's exponent range, so training needs no gradient scaler. Training and
+    every evaluation of the ``scaledrop`` command go through this one switch; the command asks
+    for it on GPUs only, and the tests run the same path on the CPU.
+    """
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp)
 
 
 #: The architecture this module's own command trains (the key's ``architecture`` entry).
@@ -308,8 +321,7 @@ def train_or_load(
             train_data, batch_size=options.batch_size, shuffle=True, generator=generator
         )
     val_loader = DataLoader(val, batch_size=256)
-    cuda = torch.device(options.device).type == "cuda"
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=options.amp and cuda):
+    with precision(options.amp, options.device):
         history = fit(
             model,
             train_loader,
