@@ -21,7 +21,6 @@ epoch and ends bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +120,7 @@ class TrainingOptions:
     distributed: bool = False
 
 
-def precision(amp: bool, device: str | torch.device) -> contextlib.AbstractContextManager:
+def precision(amp: bool, device: str | torch.device) -> torch.autocast:
     """Mixed precision for the block when ``amp``: ``torch.autocast`` with bfloat16 on the
     device's type (``"cuda"`` or ``"cpu"``); full precision otherwise.
 
