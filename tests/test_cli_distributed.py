@@ -384,3 +384,57 @@ def test_ranks_end_with_the_same_weights_only_when_gradients_are_averaged(tmp_pa
         assert torch.equal(second[key], value), key
     first, second = weights["local"]
     assert not torch.equal(first["0.weight"], second["0.weight"])
+
+
+#: Validates a small net on both ranks with the sharded validation and with plain
+#: ``evaluate`` (the one-process reference, also run on each rank), for loaders of 5 batches
+#: (ranks get 3 and 2), 1 batch (rank 1 gets none) and segmentation; saves what each rank got.
+VALIDATION_SCRIPT = """
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from scaledrop_lib.experiments.distributed import process_group, rank
+from scaledrop_lib.routines.train import _evaluate_sharded, _task, evaluate
+
+out = Path(sys.argv[1])
+with process_group("cpu"):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(37, 4, generator=g)
+    y = torch.randint(0, 3, (37,), generator=g)
+    images = torch.randn(9, 1, 6, 6, generator=g)
+    masks = (torch.rand(9, 1, 6, 6, generator=g) > 0.6).float()
+    torch.manual_seed(1)
+    classifier = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    segmenter = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+    cases = {
+        "five batches": (classifier, TensorDataset(x, y), 8, "classification"),
+        "one batch": (classifier, TensorDataset(x, y), 64, "classification"),
+        "segmentation": (segmenter, TensorDataset(images, masks), 4, "segmentation"),
+    }
+    found = {}
+    for name, (model, data, batch_size, task) in cases.items():
+        loader = DataLoader(data, batch_size)
+        found[name] = {
+            "sharded": _evaluate_sharded(model, loader, "cpu", _task(task)),
+            "one process": evaluate(model, loader, "cpu", task),
+        }
+    torch.save(found, out / f"validation-rank{rank()}.pt")
+"""
+
+
+def test_sharded_validation_equals_one_process(tmp_path):
+    script = tmp_path / "validation.py"
+    script.write_text(VALIDATION_SCRIPT)
+    torchrun(str(script), str(tmp_path), cwd=tmp_path)
+    first, second = (torch.load(tmp_path / f"validation-rank{r}.pt") for r in (0, 1))
+    assert first.keys() == {"five batches", "one batch", "segmentation"}
+    for name, got in first.items():
+        # every rank decides alike only if it gets the very same numbers
+        assert got["sharded"] == second[name]["sharded"], name
+        (loss, score), (one_loss, one_score) = got["sharded"], got["one process"]
+        assert score == one_score, name  # from summed integer counts
+        assert loss == pytest.approx(one_loss, rel=1e-12), name  # another order of a sum

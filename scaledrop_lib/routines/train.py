@@ -221,7 +221,6 @@ class History:
         }
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     loader: Iterable,
@@ -234,18 +233,59 @@ def evaluate(
     cross-entropy + soft Dice and the pooled IoU (NaN if no image has foreground anywhere).
     """
     task = _task(task)
+    return _mean_and_score(*_evaluation_sums(model, loader, device, task), task)
+
+
+@torch.no_grad()
+def _evaluation_sums(
+    model: nn.Module, batches: Iterable, device: str | torch.device, task: Task
+) -> tuple[float, torch.Tensor | None, int]:
+    """The data loss summed over the examples of ``batches``, the task's counts (``None``
+    without batches) and the number of examples, in eval mode without dropout."""
     total_loss, counts, count = 0.0, None, 0
     with sampling(model, mc=False):
-        for x, y in loader:
+        for x, y in batches:
             x, y = x.to(device), y.to(device)
             outputs = model(x)
             total_loss += float(task.data_loss(outputs, y)) * len(y)
             batch = task.counts(outputs, y)
             counts = batch if counts is None else counts + batch
             count += len(y)
+    return total_loss, counts, count
+
+
+def _mean_and_score(
+    total_loss: float, counts: torch.Tensor | None, count: int, task: Task
+) -> tuple[float, float]:
     if count == 0:
         raise ValueError("loader yielded no examples")
     return total_loss / count, task.score(counts)
+
+
+def _evaluate_sharded(
+    model: nn.Module, loader: Iterable, device: str | torch.device, task: Task
+) -> tuple[float, float]:
+    """:func:`evaluate` split over the ranks of the process group: rank ``r`` of ``W`` runs
+    the model on batches ``r, r + W, r + 2W, ...`` of ``loader`` and the sums are gathered.
+
+    Every rank gets the same numbers (the ranks' sums are added in rank order on each). The
+    score equals one process's exactly (it comes from integer counts); the loss differs from
+    it only by the order of a floating-point sum. Every rank still iterates the whole loader
+    (skipping a batch costs its loading, not the model's forward pass).
+    """
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mine = (batch for index, batch in enumerate(loader) if index % world == rank)
+    total_loss, counts, count = _evaluation_sums(model, mine, device, task)
+    parts: list[Any] = [None] * world
+    # all_gather_object: a rank without batches has no counts tensor to reduce
+    dist.all_gather_object(parts, (total_loss, None if counts is None else counts.cpu(), count))
+    total_loss, counts, count = 0.0, None, 0
+    for part_loss, part_counts, part_count in parts:
+        total_loss += part_loss
+        count += part_count
+        if part_counts is not None:
+            counts = part_counts if counts is None else counts + part_counts
+    return _mean_and_score(total_loss, counts, count, task)
 
 
 def _parameter_groups(model: nn.Module, lr: float, scale_lr_factor: float) -> list[dict]:
@@ -355,10 +395,11 @@ def fit(
     (it is called for any sampler that has one). BatchNorm normalises with each rank's own
     batch statistics (plain DDP, no SyncBatchNorm); its running statistics are rank 0's,
     broadcast before every validation. The training loss and score are summed over the ranks;
-    every rank validates on the whole ``val_loader`` and takes rank 0's validation result, so
-    every decision (best epoch, early stop) is the same everywhere and all ranks end with the
-    same weights. A non-finite loss on any rank stops every rank before the step. Only rank 0
-    writes ``checkpoint``; a resumed run reads it on every rank.
+    validation is split over the ranks by batches of ``val_loader`` (give it no
+    ``DistributedSampler``) and its sums gathered, so every rank gets the same validation
+    result, every decision (best epoch, early stop) is the same everywhere and all ranks end
+    with the same weights. A non-finite loss on any rank stops every rank before the step.
+    Only rank 0 writes ``checkpoint``; a resumed run reads it on every rank.
     """
     task = _task(task)
     check_positive_int("epochs", epochs)
@@ -478,9 +519,10 @@ def fit(
             if distributed:
                 loss_sum, count, counts = _summed_over_ranks(loss_sum, count, counts, device)
                 _broadcast_buffers(model)
-            val_loss, val_score = evaluate(model, val_loader, device, task)
-            if distributed:  # rank 0's numbers decide on every rank
-                val_loss, val_score = _from_rank_0([val_loss, val_score], device)
+            if distributed:  # every rank gets the same numbers, so decides the same way
+                val_loss, val_score = _evaluate_sharded(model, val_loader, device, task)
+            else:
+                val_loss, val_score = evaluate(model, val_loader, device, task)
             history.train_loss.append(loss_sum / count)
             history.train_score.append(task.score(counts))
             history.val_loss.append(val_loss)
@@ -561,13 +603,6 @@ def _broadcast_buffers(model: nn.Module) -> None:
     """Rank 0's buffers (BatchNorm's running statistics) on every rank."""
     for buffer in model.buffers():
         dist.broadcast(buffer, src=0)
-
-
-def _from_rank_0(values: list[float], device: str | torch.device) -> list[float]:
-    """Rank 0's ``values`` on every rank."""
-    tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device(device))
-    dist.broadcast(tensor, src=0)
-    return tensor.tolist()
 
 
 def _restore(
