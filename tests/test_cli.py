@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -499,3 +500,23 @@ def test_mechanism_needs_scale_dropout_among_the_methods(workspace, capsys):
         ["mechanism", "--config", str(workspace["config"]), "--methods", "deterministic"]
     )
     assert code == 2 and "add it to --methods" in capsys.readouterr().err
+
+
+def test_the_gpu_check_script_runs_on_the_cpu(tmp_path):
+    # benchmarks/command_throughput.py is what a machine with a GPU runs (train + evaluate on
+    # generated data in the real formats, CPU vs cuda fp32 vs cuda amp); here its CPU row
+    script = ROOT / "benchmarks" / "command_throughput.py"
+    flags = ["--images", "50", "--test", "20", "--T", "2", "--width", "0.25", "--batch-size", "16"]
+    done = subprocess.run(
+        [sys.executable, str(script), "--device", "cpu", *flags],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "SCALEDROP_PROGRESS": "0"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, row = done.stdout.splitlines()[-2:]
+    assert header.split()[:3] == ["setting", "train", "img/s"]
+    name, images_per_s, ms_per_image, acc, nll, d_acc, d_nll = row.split()
+    assert name == "cpu" and float(images_per_s) > 0 and float(ms_per_image) > 0
+    assert 0 <= float(acc) <= 1 and float(nll) > 0 and float(d_acc) == float(d_nll) == 0
