@@ -160,6 +160,10 @@ def test_each_fault_is_reported(browser, tmp_path):
         + "y = "
         + "1 + " * 200
         + "1</pre></div>"
+        + '<div class="highlight"><pre style="white-space: pre; overflow-x: auto">'
+        + "scaledrop variation --data-dir ~/data"
+        + " --seeds 0 1 2" * 60
+        + "</pre></div>"
         + '<img src="https://example.org/logo.png">'
         + "<script>console.error('broken')</script>"
         + '<div class="solution admonition"><p class="admonition-title">Solution to'
@@ -174,6 +178,7 @@ def test_each_fault_is_reported(browser, tmp_path):
     assert r"MathJax error: \tag not allowed in split environment" in found
     assert "a text output scrolls sideways" in found
     assert "a code cell scrolls sideways" in found
+    assert "a code block scrolls sideways (" in found and '"scaledrop variation' in found
     assert "px wider than the text column" in found
     assert "request to another host: https://example.org/logo.png" in found
     assert "console error: broken" in found

@@ -12,7 +12,7 @@ is not needed). For every page it checks:
 * no raw ``\\(``, ``\\[`` or ``$$`` left in the text and no MathJax error box (MathJax typeset
   every equation);
 * no figure, table, image or output wider than the text column (a wide table may scroll inside
-  its own box; a text output may not scroll sideways);
+  its own box; no text output, code cell or code block may scroll sideways);
 * on each page with a static slider or menu (a widget's plotly twin), moving the slider and
   picking the menu's last entry each change the figure;
 * no solution of an exercise (sphinx-exercise's ``.solution`` element): the public book leaves
@@ -162,10 +162,11 @@ _WIDTH_JS = """() => {
         wider than the text column`.replace(/\\s+/g, ' '));
     }
   }
-  for (const pre of document.querySelectorAll('.cell_output pre, .cell_input pre')) {
+  for (const pre of column.querySelectorAll('pre')) {
     if (pre.scrollWidth > pre.clientWidth + 1) {
       const start = pre.textContent.trim().slice(0, 40);
-      const what = pre.closest('.cell_input') ? 'a code cell' : 'a text output';
+      const what = pre.closest('.cell_input') ? 'a code cell'
+        : pre.closest('.cell_output') ? 'a text output' : 'a code block';
       problems.push(`${what} scrolls sideways (${pre.scrollWidth} > ${pre.clientWidth} px):
         "${start}"`.replace(/\\s+/g, ' '));
     }

@@ -95,9 +95,10 @@ class PlotlyMimeRenderer:
 
 #: Style of :class:`scaledrop_lib.tables.Table` in the book: spaced cells, a ruled header, and a
 #: scroll bar instead of a clipped column when a table is wider than the page. Headers and text
-#: cells wrap; numbers (right-aligned) never do. Printed text outputs and code cells wrap at the
-#: column instead of scrolling sideways, where their ends would be hidden (tables are Tables,
-#: so no printed table relies on long lines).
+#: cells wrap; numbers (right-aligned) never do. Printed text outputs, code cells and the code
+#: blocks of text pages (e.g. the commands of the Full-scale results page) wrap at the column
+#: instead of scrolling sideways, where their ends would be hidden (tables are Tables, so no
+#: printed table relies on long lines).
 TABLE_CSS_FILE = "scaledrop-tables.css"
 TABLE_CSS = """\
 table.scaledrop-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 0.9em; }
@@ -112,6 +113,7 @@ p.scaledrop-table-note { font-size: 0.85em; color: #555555; margin-top: 0; }
 div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }
 div.cell_output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 div.cell_input pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 
