@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -416,6 +417,20 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
     data = load_classification(settings.with_values(download=True))
     assert calls and all(download for _, _, download in calls)
     assert len(data.train) == 30 and len(data.test_images) == 12
+
+
+def test_a_failed_download_is_one_clear_message(tmp_path, monkeypatch, capsys):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    argv = ["train", "--data-dir", str(tmp_path / "data"), "--download", "--no-progress"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"scaledrop train: error: downloading CIFAR-10 into {tmp_path / 'data'}")
+    assert "Name or service not known" in err and "Traceback" not in err
 
 
 def test_settings_come_from_defaults_then_the_file_then_the_flags(tmp_path, monkeypatch):

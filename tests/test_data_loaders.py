@@ -1,6 +1,7 @@
 """Real dataset loaders, tested on tiny files written in the official formats."""
 
 import pickle
+import urllib.error
 
 import numpy as np
 import pytest
@@ -291,3 +292,36 @@ def test_folder_more_errors(tmp_path):
     for bad in [(4, 4, 4), 0, (4, -1)]:
         with pytest.raises(ValueError, match="size"):
             load_image_mask_folder(tmp_path, size=bad)
+
+
+@pytest.mark.parametrize(
+    ("loader", "torchvision_class", "dataset"),
+    [
+        (load_cifar10, "CIFAR10", "CIFAR-10"),
+        (load_svhn, "SVHN", "SVHN"),
+        (load_stl10, "STL10", "STL-10"),
+    ],
+)
+@pytest.mark.parametrize(
+    "failure",
+    [
+        urllib.error.URLError("[Errno -2] Name or service not known"),
+        RuntimeError("File not found or corrupted."),  # torchvision's md5 check
+    ],
+)
+def test_a_failed_download_names_the_dataset_the_folder_and_the_reason(
+    tmp_path, monkeypatch, loader, torchvision_class, dataset, failure
+):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(torchvision.datasets, torchvision_class, offline)
+    with pytest.raises(data_module.DownloadError) as raised:
+        loader(tmp_path, download=True)
+    message = str(raised.value)
+    assert f"downloading {dataset} into {tmp_path} failed" in message
+    assert str(failure) in message and raised.value.__cause__ is failure
+    with pytest.raises(FileNotFoundError, match="download=True"):  # nothing asked: no call
+        loader(tmp_path)

@@ -43,6 +43,26 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_STEM_SUFFIXES = ("", "_mask", "_segmentation", "_Segmentation")
 
 
+class DownloadError(OSError):
+    """``download=True`` was asked for and torchvision's downloader failed (no network, a
+    proxy, a checksum mismatch); the message names the dataset, the folder and the reason."""
+
+
+def _download(dataset_class: str, root: Path, dataset: str, **options: object) -> None:
+    """Fetch ``dataset`` into ``root`` with torchvision's ``dataset_class`` (a name in
+    :mod:`torchvision.datasets`); files already there with the right checksum are kept."""
+    import torchvision.datasets
+
+    try:
+        getattr(torchvision.datasets, dataset_class)(str(root), download=True, **options)
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad md5 a RuntimeError
+        raise DownloadError(
+            f"downloading {dataset} into {root} failed: {error}. Check the network (or proxy) "
+            f"and run again (torchvision checks and replaces a partial file), or place the "
+            f"official files under {root} and leave out the download option"
+        ) from error
+
+
 def _require(path: Path, dataset: str, flag: str = "download=True") -> Path:
     if not path.is_file():
         raise FileNotFoundError(
@@ -208,6 +228,8 @@ def load_cifar10(root: str | Path, train: bool = False, download: bool = False) 
     ------
     FileNotFoundError
         A batch file is missing; the message names it and suggests ``download=True``.
+    DownloadError
+        ``download=True`` and torchvision's download failed (the reason is in the message).
     ValueError
         A batch file is empty, truncated or not a CIFAR-10 pickle (one that names any
         global beyond numpy's array reconstruction is refused unread: no code in it runs),
@@ -217,9 +239,7 @@ def load_cifar10(root: str | Path, train: bool = False, download: bool = False) 
 
     root = Path(root)
     if download:
-        from torchvision.datasets import CIFAR10
-
-        CIFAR10(str(root), train=train, download=True)
+        _download("CIFAR10", root, "CIFAR-10", train=train)
     names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     images, labels = [], []
     for name in names:
@@ -278,6 +298,8 @@ def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> 
     ------
     FileNotFoundError
         The file is missing; the message names it and suggests ``download=True``.
+    DownloadError
+        ``download=True`` and torchvision's download failed (the reason is in the message).
     ValueError
         ``split`` is unknown; the file is empty, unreadable or lacks ``X`` / ``y``; ``X`` is
         not uint8 (32, 32, 3, N) with N >= 1; or a label is not an integer in 1..10 (the
@@ -288,9 +310,7 @@ def load_svhn(root: str | Path, split: str = "test", download: bool = False) -> 
     split = check_choice("split", split, ("train", "test", "extra"))
     root = Path(root)
     if download:
-        from torchvision.datasets import SVHN
-
-        SVHN(str(root), split=split, download=True)
+        _download("SVHN", root, "SVHN", split=split)
     path = _require(root / f"{split}_32x32.mat", "SVHN")
     where = f"SVHN file {path}"
     try:
@@ -344,6 +364,8 @@ def load_stl10(
     ------
     FileNotFoundError
         A file is missing; the message names it and suggests ``download=True``.
+    DownloadError
+        ``download=True`` and torchvision's download failed (the reason is in the message).
     ValueError
         ``split`` is unknown, ``size`` is not positive, a file is empty or truncated (not
         whole 3x96x96 images), the counts differ, or a label is outside 1..10; the message
@@ -353,9 +375,7 @@ def load_stl10(
     size = check_positive_int("size", size)
     root = Path(root)
     if download:
-        from torchvision.datasets import STL10
-
-        STL10(str(root), split=split, download=True)
+        _download("STL10", root, "STL-10", split=split)
     x_path = _require(root / STL10_FOLDER / f"{split}_X.bin", "STL-10")
     y_path = _require(root / STL10_FOLDER / f"{split}_y.bin", "STL-10")
     n_bytes = x_path.stat().st_size

@@ -26,6 +26,7 @@ from dataclasses import MISSING, Field
 from pathlib import Path
 from typing import Any
 
+from scaledrop_lib.data.files import DownloadError
 from scaledrop_lib.experiments.commands import run_experiment
 from scaledrop_lib.experiments.datasets import DatasetMissingError
 from scaledrop_lib.experiments.settings import (
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (DatasetMissingError, FileNotFoundError, ValueError) as error:
+    except (DatasetMissingError, DownloadError, FileNotFoundError, ValueError) as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)
         return 1
     return 0
