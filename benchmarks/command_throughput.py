@@ -36,18 +36,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_datasets import write_fake_datasets
+from xnor_layers import cpu_description
 
 from scaledrop_lib.experiments import cli
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what :mod:`platform` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def settings_to_run(device: str, cpu: bool) -> list[tuple[str, list[str]]]:
@@ -113,7 +104,7 @@ def main() -> None:
     if not runs:
         parser.error("nothing to run: --no-cpu needs --device cuda on a machine with a GPU")
 
-    print(f"torch {torch.__version__}, Python {platform.python_version()}, {cpu_name()}")
+    print(f"torch {torch.__version__}, Python {platform.python_version()}, {cpu_description()}")
     print(f"CPU threads {torch.get_num_threads()}", end="")
     if torch.cuda.is_available():
         print(f"; GPU {torch.cuda.get_device_name()}", end="")

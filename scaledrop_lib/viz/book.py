@@ -112,7 +112,6 @@ table.scaledrop-table thead th { border-bottom: 2px solid #888888; }
 p.scaledrop-table-note { font-size: 0.85em; color: #555555; margin-top: 0; }
 div.cell_output:has(table.scaledrop-table) { overflow-x: auto; }
 div.cell_output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-div.cell_input pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
